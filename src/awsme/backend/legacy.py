@@ -1,0 +1,103 @@
+"""`GET /`: the Go app's JSON, so that Go frontends and existing scripts keep working."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from awsme.backend.instance import instance_document
+from awsme.backend.schemas import LegacyInfo
+from awsme.metadata.cache import Snapshot
+from awsme.replica import Replica
+
+router = APIRouter(tags=["legacy"])
+
+# Headers that carry credentials: shown as present, never with their value.
+REDACTED_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-aws-ec2-metadata-token",
+        "x-amz-security-token",
+    }
+)
+REDACTED = "[redacted]"
+
+
+def _canonical(name: str) -> str:
+    # Go's net/http canonicalises header names (user-agent -> User-Agent).
+    return "-".join(part.capitalize() for part in name.split("-"))
+
+
+def dump_request(request: Request) -> str:
+    """The request line and headers as the Go app's httputil.DumpRequest wrote them:
+    Host first, then the other headers sorted by name, secrets redacted."""
+    scope = request.scope
+    target = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
+    if scope.get("query_string"):
+        target += "?" + scope["query_string"].decode("latin-1")
+    lines = [f"{scope['method']} {target} HTTP/{scope.get('http_version', '1.1')}"]
+    host = ""
+    headers: dict[str, list[str]] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        if name == "host":
+            host = value
+            continue
+        headers.setdefault(name, []).append(REDACTED if name in REDACTED_HEADERS else value)
+    lines.append(f"Host: {host}")
+    for name in sorted(headers, key=_canonical):
+        lines.extend(f"{_canonical(name)}: {value}" for value in headers[name])
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+def legacy_info(
+    snapshot: Snapshot, replica: Replica, request: Request, notes: list[str], error: str
+) -> dict[str, Any]:
+    meta = snapshot.metadata
+    errors = [message for message in (snapshot.error, error) if message]
+    return {
+        "Id": (meta.instance_id if meta else None) or "",
+        "Name": (meta.local_hostname if meta else None) or "",
+        "Version": replica.version,
+        "Hostname": (meta.public_hostname if meta else None) or replica.hostname,
+        "Zone": (meta.zone if meta else None) or "",
+        "Project": (meta.project or meta.provider if meta else None) or "",
+        "ContainerIP": replica.container_ip,
+        "InternalIP": (meta.local_ipv4 if meta else None) or "",
+        "ExternalIP": (meta.public_ipv4 if meta else None) or "",
+        "LBRequest": dump_request(request),
+        "ClientIP": request.client.host if request.client else "",
+        "Local": bool(meta and meta.local),
+        "Notes": notes,
+        "Error": "; ".join(errors),
+        "Instance": instance_document(snapshot, replica),
+    }
+
+
+@router.get(
+    "/",
+    response_class=Response,
+    responses={
+        200: {"model": LegacyInfo, "description": "the Go app's keys, plus Instance"},
+        503: {"description": "a failure injected by -fail-percent"},
+    },
+    summary="Where this replica runs, in the Go app's format",
+)
+async def get_root(request: Request) -> Response:
+    state = request.app.state.backend
+    fail_percent = state.settings.fail_percent
+    if fail_percent and random.uniform(0, 100) < fail_percent:
+        return Response(
+            f"Error: failure injected by -fail-percent={fail_percent:g}\n",
+            status_code=503,
+            media_type="text/plain",
+        )
+    snapshot = await state.cache.get()
+    body = orjson.dumps(legacy_info(snapshot, state.replica, request, notes=[], error=""))
+    return Response(body, media_type="application/json")

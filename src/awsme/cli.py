@@ -1,0 +1,142 @@
+"""The command line: Go-style flags (and GNU style), the environment, and the modes.
+
+`main(argv) -> int` is the whole program and is what tests call; `run()` is the
+console-script entry point behind `app` and `awsme`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+from awsme.settings import (
+    MODES,
+    SettingError,
+    Settings,
+    declared_settings,
+    env_name,
+    flag_name,
+)
+from awsme.version import VERSION
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A command line or environment the program refuses; the message is one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints usage and exits on its own; we want one line and an exit code.
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _is_boolean(spec: Any) -> bool:
+    return isinstance(spec.default, bool)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="app", add_help=False, allow_abbrev=False)
+    parser.add_argument("-h", "-help", "--help", dest="help", nargs="?", const="true")
+    parser.add_argument("-version", "--version", dest="version", nargs="?", const="true")
+    for spec in declared_settings():
+        name = flag_name(spec)
+        if _is_boolean(spec):
+            # Go's `-flag` means true; `-flag=false` is how Go users turn one off.
+            parser.add_argument(f"-{name}", f"--{name}", dest=spec.name, nargs="?", const="true")
+        else:
+            parser.add_argument(f"-{name}", f"--{name}", dest=spec.name)
+    return parser
+
+
+def help_text() -> str:
+    lines = [
+        f"awsme {VERSION}: a demo microservice that tells where it runs.",
+        "",
+        "Usage: app -mode=backend|frontend|standalone|imds [flags]",
+        "",
+        "Flags take -name=value, -name value or --name=value; each one can also be set",
+        "with the environment variable shown (the command line wins).",
+        "",
+        "  -version",
+        "        print the version and exit",
+    ]
+    for spec in declared_settings():
+        metavar = "" if _is_boolean(spec) else f" {spec.metadata['metavar'] or 'VALUE'}"
+        default = spec.default
+        if isinstance(default, bool):
+            default = str(default).lower()
+        shown_default = "" if default == "" else f" (default {default})"
+        lines.append(f"  -{flag_name(spec)}{metavar}    ${env_name(spec)}")
+        lines.append(f"        {spec.metadata['help']}{shown_default}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[Settings, Any]:
+    """Flags over environment over defaults, each value checked by its setting's parser."""
+    parser = build_parser()
+    namespace, extra = parser.parse_known_args(list(argv))
+    if extra:
+        first = extra[0]
+        if first.startswith("-"):
+            raise UsageError(f"flag provided but not defined: {first.split('=', 1)[0]}")
+        raise UsageError(f"unexpected argument: {first} (flags start with -)")
+
+    values: dict[str, Any] = {}
+    given: set[str] = set()
+    for spec in declared_settings():
+        from_flag = getattr(namespace, spec.name)
+        if from_flag is not None:
+            text, where = from_flag, f"flag -{flag_name(spec)}"
+        elif env_name(spec) in environ:
+            text, where = environ[env_name(spec)], env_name(spec)
+        else:
+            continue
+        try:
+            values[spec.name] = spec.metadata["parse"](text)
+        except SettingError as error:
+            shown = "<redacted>" if spec.metadata["secret"] else text
+            raise UsageError(f'invalid value "{shown}" for {where}: {error}') from None
+        given.add(spec.name)
+    return Settings(**values, given=frozenset(given)), namespace
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    try:
+        settings, namespace = parse_settings(argv, environ)
+        if namespace.help is not None:
+            sys.stdout.write(help_text())
+            return 0
+        if namespace.version is not None:
+            print(f"Version {VERSION}")
+            return 0
+        return _run_mode(settings, environ)
+    except UsageError as error:
+        print(f"app: {error} (see app -help)", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run_mode(settings: Settings, environ: Mapping[str, str]) -> int:
+    # Imported here so that -help, -version and usage errors stay instant.
+    from awsme import server
+
+    if settings.mode not in MODES:
+        if settings.mode == "" and settings.run_migrations:
+            return server.migrate_only(settings)
+        print(
+            f"Unknown mode: {settings.mode}, should be either backend or frontend "
+            f"(or {', '.join(m for m in MODES if m not in ('backend', 'frontend'))})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return server.serve(settings, environ)
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""EC2 instance metadata (IMDS), v2 with tokens first and v1 only as a fallback.
+
+The token is fetched once and reused until shortly before it expires. Never asks
+for `iam/security-credentials/` or `identity-credentials/`: awsme shows where it
+runs, not what it may do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import orjson
+
+from awsme.metadata.model import (
+    InstanceEvents,
+    InstanceMetadata,
+    MaintenanceEvent,
+    MetadataError,
+    SpotInterruption,
+)
+from awsme.metadata.source import make_http_client
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT = "http://169.254.169.254"
+TOKEN_PATH = "/latest/api/token"
+TOKEN_TTL_SECONDS = 21600
+# Renew this long before expiry, so that a request never carries a token that
+# expires in flight.
+TOKEN_RENEW_MARGIN = 60.0
+# After falling back to IMDSv1, try tokens again only this often: a PUT that
+# hangs costs a whole timeout each time.
+TOKEN_RETRY_INTERVAL = 300.0
+# A healthy IMDS answers the token PUT in milliseconds; a PUT that does not come
+# back within this time is being dropped (hop limit) and will never answer.
+TOKEN_TIMEOUT = 1.0
+
+HOP_LIMIT_HINT = (
+    "the IMDSv2 token request to {url} timed out: the instance's HttpPutResponseHopLimit "
+    "is probably 1 while awsme runs in a bridged container (the container adds a hop). "
+    "Fix: aws ec2 modify-instance-metadata-options --instance-id <id> "
+    "--http-put-response-hop-limit 2 --http-endpoint enabled (or run with --network host)"
+)
+
+# Paths that must never be requested, whatever a caller asks for.
+FORBIDDEN_PREFIXES = ("meta-data/iam/security-credentials", "meta-data/identity-credentials")
+
+
+class Ec2Source:
+    """Reads the EC2 instance metadata service at `base_url`."""
+
+    name = "ec2"
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_ENDPOINT,
+        *,
+        client: httpx.AsyncClient | None = None,
+        allow_v1: bool = True,
+        disabled_reason: str | None = None,
+        timeout: float = 2.0,
+        token_timeout: float = TOKEN_TIMEOUT,
+        token_ttl: int = TOKEN_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        source_name: str = "ec2",
+    ) -> None:
+        self.name = source_name
+        self.base_url = base_url.rstrip("/")
+        self._client = client or make_http_client(self.base_url, read_timeout=timeout)
+        self._allow_v1 = allow_v1
+        self._disabled_reason = disabled_reason
+        self._token_timeout = token_timeout
+        self._token_ttl = token_ttl
+        self._clock = clock
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._v1_until = 0.0  # while in the future, use IMDSv1 without trying tokens
+        self._v1_reason: str | None = None
+        self._token_lock = asyncio.Lock()
+
+    async def aclose(self) -> None:
+        # The source owns its client, whether it built it or was handed it.
+        await self._client.aclose()
+
+    # -- tokens ---------------------------------------------------------------
+
+    async def _get_token(self) -> str | None:
+        """A valid token, or None when IMDSv1 is to be used."""
+        now = self._clock()
+        if self._token and now < self._token_expires - TOKEN_RENEW_MARGIN:
+            return self._token
+        if now < self._v1_until:
+            return None
+        async with self._token_lock:  # one PUT for many concurrent callers
+            now = self._clock()
+            if self._token and now < self._token_expires - TOKEN_RENEW_MARGIN:
+                return self._token
+            if now < self._v1_until:
+                return None
+            return await self._request_token()
+
+    async def _request_token(self) -> str | None:
+        url = self.base_url + TOKEN_PATH
+        try:
+            response = await self._client.put(
+                TOKEN_PATH,
+                headers={"X-aws-ec2-metadata-token-ttl-seconds": str(self._token_ttl)},
+                timeout=httpx.Timeout(self._token_timeout),
+            )
+        except httpx.TimeoutException:
+            return self._fall_back_to_v1(HOP_LIMIT_HINT.format(url=url))
+        except httpx.HTTPError as error:
+            raise MetadataError(f"EC2 metadata service at {self.base_url} unreachable: "
+                                f"{_describe(error)}") from None
+        if response.status_code in (403, 404, 405):
+            return self._fall_back_to_v1(
+                f"the IMDSv2 token request was refused ({response.status_code})"
+            )
+        if response.status_code != 200 or not response.text:
+            raise MetadataError(
+                f"EC2 metadata token request answered {response.status_code}"
+            )
+        self._token = response.text.strip()
+        self._token_expires = self._clock() + self._token_ttl
+        self._v1_reason = None
+        return self._token
+
+    def _fall_back_to_v1(self, reason: str) -> None:
+        if not self._allow_v1:
+            raise MetadataError(reason + "; IMDSv1 is disabled (AWS_EC2_METADATA_V1_DISABLED)")
+        if self._v1_reason != reason:
+            log.warning("using IMDSv1: %s", reason)
+        self._v1_reason = reason
+        self._v1_until = self._clock() + TOKEN_RETRY_INTERVAL
+        self._token = None
+        return None
+
+    def _forget_token(self) -> None:
+        self._token = None
+        self._token_expires = 0.0
+        self._v1_until = 0.0
+
+    # -- requests -------------------------------------------------------------
+
+    async def _get(self, path: str) -> str | None:
+        """The text at /latest/<path>, or None when the service says 404."""
+        if path.startswith(FORBIDDEN_PREFIXES):
+            raise ValueError(f"awsme never reads credentials from the metadata service: {path}")
+        for attempt in (1, 2):
+            token = await self._get_token()
+            headers = {"X-aws-ec2-metadata-token": token} if token else None
+            try:
+                response = await self._client.get("/latest/" + path, headers=headers)
+            except httpx.HTTPError as error:
+                raise MetadataError(
+                    f"EC2 metadata service at {self.base_url} unreachable: {_describe(error)}"
+                ) from None
+            if response.status_code == 401 and attempt == 1:
+                # The token expired early, the service restarted, or v1 became forbidden.
+                self._forget_token()
+                continue
+            if response.status_code == 404:
+                return None
+            if response.status_code == 401:
+                raise MetadataError(
+                    "EC2 metadata service refused the request (401): a token is required"
+                )
+            if response.status_code != 200:
+                raise MetadataError(
+                    f"EC2 metadata service answered {response.status_code} for {path}"
+                )
+            return response.text
+        raise AssertionError("unreachable")
+
+    async def _get_json(self, path: str) -> Any:
+        text = await self._get(path)
+        if text is None:
+            return None
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise MetadataError(f"EC2 metadata {path} is not JSON") from None
+
+    @property
+    def imds_version(self) -> str:
+        return "v2" if self._token else "v1"
+
+    # -- the source -------------------------------------------------------------
+
+    async def fetch(self) -> InstanceMetadata:
+        if self._disabled_reason:
+            raise MetadataError(self._disabled_reason)
+        instance_id = await self._get("meta-data/instance-id")
+        if not instance_id:
+            raise MetadataError("EC2 metadata has no instance-id")
+        simple = {
+            "instance_type": "meta-data/instance-type",
+            "image_id": "meta-data/ami-id",
+            "local_hostname": "meta-data/local-hostname",
+            "public_hostname": "meta-data/public-hostname",
+            "local_ipv4": "meta-data/local-ipv4",
+            "public_ipv4": "meta-data/public-ipv4",
+            "zone": "meta-data/placement/availability-zone",
+            "zone_id": "meta-data/placement/availability-zone-id",
+            "region": "meta-data/placement/region",
+            "partition": "meta-data/services/partition",
+            "mac": "meta-data/mac",
+            "lifecycle": "meta-data/instance-life-cycle",
+            "security_groups": "meta-data/security-groups",
+        }
+        texts = await asyncio.gather(*(self._get(path) for path in simple.values()))
+        values = {key: _clean(text) for key, text in zip(simple, texts, strict=True)}
+        identity, iam_info, tags = await asyncio.gather(
+            self._get_json("dynamic/instance-identity/document"),
+            self._get_json("meta-data/iam/info"),
+            self._get_tags(),
+        )
+        vpc_id = subnet_id = None
+        if values["mac"]:
+            interface = f"meta-data/network/interfaces/macs/{values['mac']}/"
+            vpc_id, subnet_id = await asyncio.gather(
+                self._get(interface + "vpc-id"), self._get(interface + "subnet-id")
+            )
+        identity = identity if isinstance(identity, dict) else {}
+        groups = values.pop("security_groups")
+        return InstanceMetadata(
+            source=self.name,
+            provider="aws",
+            instance_id=instance_id.strip(),
+            instance_type=values["instance_type"],
+            image_id=values["image_id"],
+            local_hostname=values["local_hostname"],
+            public_hostname=values["public_hostname"],
+            local_ipv4=values["local_ipv4"],
+            public_ipv4=values["public_ipv4"],
+            zone=values["zone"],
+            zone_id=values["zone_id"],
+            region=values["region"] or _str_or_none(identity.get("region")),
+            partition=values["partition"],
+            mac=values["mac"],
+            vpc_id=_clean(vpc_id),
+            subnet_id=_clean(subnet_id),
+            security_groups=tuple(groups.split()) if groups else (),
+            lifecycle=values["lifecycle"],
+            account_id=_str_or_none(identity.get("accountId")),
+            instance_profile_arn=(
+                _str_or_none(iam_info.get("InstanceProfileArn"))
+                if isinstance(iam_info, dict)
+                else None
+            ),
+            tags=tags,
+            imds_version=self.imds_version,
+            warning=self._v1_reason,
+        )
+
+    async def _get_tags(self) -> dict[str, str]:
+        # 404 unless the instance has "allow tags in instance metadata" turned on.
+        listing = await self._get("meta-data/tags/instance/")
+        if not listing:
+            return {}
+        keys = [key for key in listing.split("\n") if key and not key.endswith("/")]
+        values = await asyncio.gather(*(self._get(f"meta-data/tags/instance/{k}") for k in keys))
+        return {key: value for key, value in zip(keys, values, strict=True) if value is not None}
+
+    async def fetch_events(self) -> InstanceEvents:
+        if self._disabled_reason:
+            raise MetadataError(self._disabled_reason)
+        action, scheduled = await asyncio.gather(
+            self._get_json("meta-data/spot/instance-action"),
+            self._get_json("meta-data/events/maintenance/scheduled"),
+        )
+        spot = None
+        if isinstance(action, dict) and action.get("action"):
+            spot = SpotInterruption(action=str(action["action"]), time=str(action.get("time", "")))
+        maintenance = tuple(
+            MaintenanceEvent(
+                code=str(event.get("Code", "")),
+                description=str(event.get("Description", "")),
+                state=_str_or_none(event.get("State")),
+                not_before=_str_or_none(event.get("NotBefore")),
+                not_after=_str_or_none(event.get("NotAfter")),
+                event_id=_str_or_none(event.get("EventId")),
+            )
+            for event in (scheduled if isinstance(scheduled, list) else [])
+            if isinstance(event, dict)
+        )
+        return InstanceEvents(spot_interruption=spot, maintenance=maintenance)
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return text.strip() or None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _describe(error: httpx.HTTPError) -> str:
+    if isinstance(error, httpx.TimeoutException):
+        return "timed out"
+    return str(error) or type(error).__name__

@@ -1,0 +1,75 @@
+"""Turn the settings and the environment into one metadata source and its cache."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from awsme.metadata.azure import AzureSource
+from awsme.metadata.cache import MetadataCache
+from awsme.metadata.container import read_container_info
+from awsme.metadata.detect import detect_source
+from awsme.metadata.ec2 import DEFAULT_ENDPOINT as EC2_ENDPOINT
+from awsme.metadata.ec2 import Ec2Source
+from awsme.metadata.ecs import EcsSource
+from awsme.metadata.gce import GceSource, gce_base_url
+from awsme.metadata.kubernetes import read_kubernetes_info
+from awsme.metadata.local import LocalSource
+from awsme.metadata.simulated import simulated_source
+from awsme.metadata.source import MetadataSource
+from awsme.settings import SettingError, Settings
+
+
+def _is_true(value: str | None) -> bool:
+    return (value or "").strip().lower() == "true"
+
+
+def resolve_source_name(settings: Settings, environ: Mapping[str, str]) -> str:
+    if settings.metadata != "auto":
+        return settings.metadata
+    if settings.metadata_endpoint and not _is_true(environ.get("AWS_EC2_METADATA_DISABLED")):
+        return "ec2"  # an explicit endpoint with auto: the EC2 simulator or a real IMDS
+    return detect_source(environ, Path(settings.dmi_dir))
+
+
+def build_source(settings: Settings, environ: Mapping[str, str]) -> MetadataSource:
+    """The source the settings ask for; SettingError when it cannot be built."""
+    name = resolve_source_name(settings, environ)
+    timeout = settings.metadata_timeout
+    endpoint = settings.metadata_endpoint
+    if name == "ec2":
+        disabled = _is_true(environ.get("AWS_EC2_METADATA_DISABLED"))
+        return Ec2Source(
+            endpoint or environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or EC2_ENDPOINT,
+            allow_v1=not _is_true(environ.get("AWS_EC2_METADATA_V1_DISABLED")),
+            disabled_reason=(
+                "the EC2 metadata source is disabled by AWS_EC2_METADATA_DISABLED=true"
+                if disabled
+                else None
+            ),
+            timeout=timeout,
+        )
+    if name == "ecs":
+        base = endpoint or environ.get("ECS_CONTAINER_METADATA_URI_V4", "")
+        if not base:
+            raise SettingError(
+                "-metadata=ecs needs ECS_CONTAINER_METADATA_URI_V4 or -metadata-endpoint"
+            )
+        return EcsSource(base)
+    if name == "gce":
+        return GceSource(endpoint or gce_base_url(environ))
+    if name == "azure":
+        return AzureSource(endpoint) if endpoint else AzureSource()
+    if name == "simulated":
+        return simulated_source(settings.imds_data or None)
+    return LocalSource()
+
+
+def build_cache(settings: Settings, environ: Mapping[str, str]) -> MetadataCache:
+    return MetadataCache(
+        build_source(settings, environ),
+        refresh_interval=settings.metadata_refresh,
+        events_interval=settings.events_refresh,
+        kubernetes=read_kubernetes_info(environ),
+        container=read_container_info(Path(settings.cgroup_dir)),
+    )

@@ -1,0 +1,73 @@
+"""`/healthz`, `/livez`, `/readyz` and `/version`, shared by every role.
+
+Liveness never depends on anything outside the process, so that a database
+outage does not make Kubernetes restart every pod; readiness turns off first
+when shutdown begins (podinfo's order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+
+from awsme.version import VERSION
+
+# A check returns None when its dependency is fine, else what is wrong.
+HealthCheck = Callable[[], Awaitable[str | None]]
+
+CHECK_TIMEOUT = 2.0
+
+
+@dataclass
+class Probes:
+    checks: dict[str, HealthCheck] = field(default_factory=dict)
+    shutting_down: bool = False
+
+    async def failures(self) -> list[str]:
+        names = list(self.checks)
+        results = await asyncio.gather(*(self._run(self.checks[name]) for name in names))
+        return [f"{name}: {reason}" for name, reason in zip(names, results, strict=True) if reason]
+
+    @staticmethod
+    async def _run(check: HealthCheck) -> str | None:
+        try:
+            return await asyncio.wait_for(check(), CHECK_TIMEOUT)
+        except TimeoutError:
+            return f"no answer within {CHECK_TIMEOUT:g}s"
+
+
+router = APIRouter(tags=["operations"])
+
+
+def _answer(failures: list[str]) -> PlainTextResponse:
+    if failures:
+        return PlainTextResponse("\n".join(failures) + "\n", status_code=503)
+    return PlainTextResponse("ok\n")
+
+
+@router.get("/healthz", summary="200 when this role can do its job, else 503 and why")
+async def healthz(request: Request) -> PlainTextResponse:
+    probes: Probes = request.app.state.probes
+    return _answer(await probes.failures())
+
+
+@router.get("/livez", summary="200 while the process can serve, whatever its dependencies do")
+async def livez() -> PlainTextResponse:
+    return PlainTextResponse("ok\n")
+
+
+@router.get("/readyz", summary="like /healthz, and 503 as soon as shutdown has begun")
+async def readyz(request: Request) -> PlainTextResponse:
+    probes: Probes = request.app.state.probes
+    if probes.shutting_down:
+        return PlainTextResponse("shutting down\n", status_code=503)
+    return _answer(await probes.failures())
+
+
+@router.get("/version", summary="the version, as text")
+async def version() -> PlainTextResponse:
+    return PlainTextResponse(VERSION + "\n")

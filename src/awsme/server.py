@@ -1,0 +1,94 @@
+"""Run a role under uvicorn: bind once, then serve in one or N worker processes."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import socket
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import uvicorn
+from uvicorn.supervisors import Multiprocess
+
+from awsme.settings import SettingError, Settings
+
+log = logging.getLogger("awsme")
+
+
+def build_app(settings: Settings, environ: Mapping[str, str]) -> Any:
+    """The ASGI app for the settings' mode; runs in each worker process."""
+    if settings.mode == "imds":
+        from awsme.imds import create_imds_app, load_instance_data
+
+        return create_imds_app(
+            load_instance_data(settings.imds_data or None),
+            require_token=settings.imds_require_token,
+            spot_action=settings.imds_spot or None,
+        )
+    if settings.mode != "backend":
+        raise SettingError(f"-mode={settings.mode} arrives with the frontend; use -mode=backend")
+    from awsme.backend.app import create_backend_app
+
+    return create_backend_app(settings, environ)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: Settings, environ: Mapping[str, str]) -> int:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # httpx logs every request at INFO; the metadata cache reports what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    environ = dict(environ)
+    try:
+        # Build once here so that a setting that cannot work fails in one line,
+        # before binding, rather than in every worker.
+        build_app(settings, environ)
+    except (SettingError, ValueError) as error:
+        print(f"app: {error}", file=sys.stderr)
+        return 2
+    if settings.delay:
+        log.info("waiting %gs before listening (-delay)", settings.delay)
+        time.sleep(settings.delay)
+    host, port = settings.listen_host, settings.port
+    try:
+        sock = _bind(host, port)
+    except OSError as error:
+        print(f"app: cannot listen on {host}:{port}: {error.strerror}", file=sys.stderr)
+        return 1
+    config = uvicorn.Config(
+        functools.partial(build_app, settings, environ),
+        factory=True,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        # ClientIP must be the address the request came from, even from a proxy.
+        proxy_headers=False,
+        server_header=False,
+    )
+    log.info("awsme %s listening on %s:%d", settings.mode, host, port)
+    if settings.workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+        return 0
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    return 0 if server.started else 1
+
+
+def migrate_only(settings: Settings) -> int:
+    print("app: -run-migrations needs the database support of the notes issue", file=sys.stderr)
+    return 1

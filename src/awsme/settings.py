@@ -1,0 +1,236 @@
+"""The one frozen settings object, and the declaration of every flag.
+
+Each setting is declared once, as a field of `Settings` with its default, help
+text and parser; the command line (`-name`, `--name`) and the environment
+(`AWSME_NAME`) are both derived from that field by `awsme.cli`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+MODES = ("backend", "frontend", "standalone", "imds")
+METADATA_SOURCES = ("auto", "ec2", "ecs", "gce", "azure", "local", "simulated")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class SettingError(ValueError):
+    """A value that a setting refuses; the message names what is wrong."""
+
+
+# Parsers turn the text of a flag or variable into the setting's value.
+
+
+def parse_str(text: str) -> str:
+    return text
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "t", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "f", "false", "no", "off"):
+        return False
+    raise SettingError("not a boolean (use true or false)")
+
+
+def parse_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise SettingError("not a whole number") from None
+        if not low <= value <= high:
+            raise SettingError(f"out of range ({low} to {high})")
+        return value
+
+    return parse
+
+
+def parse_float(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise SettingError("not a number") from None
+        if not low <= value <= high:  # also refuses nan
+            raise SettingError(f"out of range ({low:g} to {high:g})")
+        return value
+
+    return parse
+
+
+def parse_choice(*choices: str, allow_empty: bool = False) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value in choices or (allow_empty and value == ""):
+            return value
+        raise SettingError(f"should be one of {', '.join(choices)}")
+
+    return parse
+
+
+def parse_http_url(text: str) -> str:
+    value = text.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingError("not an http:// or https:// URL")
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range or not a number
+    except ValueError:
+        raise SettingError("the URL's port is not valid") from None
+    return value
+
+
+def parse_optional_http_url(text: str) -> str:
+    return "" if not text.strip() else parse_http_url(text)
+
+
+parse_port = parse_int(1, 65535)
+
+
+def setting(
+    default: Any,
+    help: str,
+    parse: Callable[[str], Any] = parse_str,
+    *,
+    metavar: str = "",
+    secret: bool = False,
+) -> Any:
+    """Declare a setting: its default, its help line and how to read it from text."""
+    return field(
+        default=default,
+        metadata={"help": help, "parse": parse, "metavar": metavar, "secret": secret},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the program was told, parsed and checked. Built once at the edge."""
+
+    mode: str = setting(
+        "",
+        "backend, frontend, standalone (both in one process) or imds (the EC2 metadata "
+        "simulator); empty with -run-migrations: migrate, then exit",
+        metavar="MODE",
+    )
+    host: str = setting(
+        "", "listen address (default 0.0.0.0; 127.0.0.1 for -mode=imds)", metavar="ADDR"
+    )
+    port: int = setting(8080, "listen port", parse_port, metavar="PORT")
+    backend_service: str = setting(
+        "http://127.0.0.1:8081", "URL of the backend (frontend)", parse_http_url, metavar="URL"
+    )
+    backend_port: int = setting(
+        8081, "backend port in standalone mode", parse_port, metavar="PORT"
+    )
+    workers: int = setting(1, "server processes sharing the port", parse_int(1, 64), metavar="N")
+    run_migrations: bool = setting(
+        False, "create the database and bring its schema up to date before serving", parse_bool
+    )
+    delay: float = setting(
+        0.0, "seconds to wait before listening", parse_float(0, 3600), metavar="SECONDS"
+    )
+    fail_percent: float = setting(
+        0.0, "backend: answer this percentage of / requests with 503", parse_float(0, 100),
+        metavar="PERCENT",
+    )
+    db_host: str = setting("db", "MySQL/MariaDB host", metavar="HOST")
+    db_port: int = setting(3306, "MySQL/MariaDB port", parse_port, metavar="PORT")
+    db_user: str = setting("root", "MySQL/MariaDB user", metavar="USER")
+    db_password: str = setting("root", "MySQL/MariaDB password", metavar="PASSWORD", secret=True)
+    db_password_file: str = setting(
+        "", "read the database password from this file (a mounted secret)", metavar="PATH"
+    )
+    db_name: str = setting("sample_app", "database name", metavar="NAME")
+    db_url: str = setting(
+        "",
+        "full database URL (sqlite:///path, mysql://..., postgresql://...); wins over -db-*",
+        metavar="URL",
+        secret=True,
+    )
+    metadata: str = setting(
+        "auto",
+        "where metadata comes from: " + ", ".join(METADATA_SOURCES),
+        parse_choice(*METADATA_SOURCES),
+        metavar="SOURCE",
+    )
+    metadata_endpoint: str = setting(
+        "",
+        "override the metadata service URL (also AWS_EC2_METADATA_SERVICE_ENDPOINT, "
+        "GCE_METADATA_HOST)",
+        parse_optional_http_url,
+        metavar="URL",
+    )
+    metadata_timeout: float = setting(
+        2.0, "seconds before a metadata request gives up", parse_float(0.05, 60),
+        metavar="SECONDS",
+    )
+    metadata_refresh: float = setting(
+        300.0, "seconds between background refreshes of the instance metadata",
+        parse_float(1, 86400), metavar="SECONDS",
+    )
+    events_refresh: float = setting(
+        5.0, "seconds between checks for spot interruptions and maintenance events",
+        parse_float(0.5, 3600), metavar="SECONDS",
+    )
+    dmi_dir: str = setting(
+        "/sys/class/dmi/id", "where -metadata=auto reads the firmware's DMI strings",
+        metavar="DIR",
+    )
+    cgroup_dir: str = setting(
+        "/sys/fs/cgroup", "where the container's cgroup limits are read", metavar="DIR"
+    )
+    imds_data: str = setting(
+        "", "simulator: JSON file with the instance's values (default: built in)",
+        metavar="PATH",
+    )
+    imds_require_token: bool = setting(
+        False, "simulator: refuse IMDSv1 requests (HttpTokens=required)", parse_bool
+    )
+    imds_spot: str = setting(
+        "",
+        "simulator: announce a spot interruption (terminate, stop or hibernate) in two minutes",
+        parse_choice("terminate", "stop", "hibernate", allow_empty=True),
+        metavar="ACTION",
+    )
+    log_level: str = setting(
+        "info", "log level: " + ", ".join(LOG_LEVELS), parse_choice(*LOG_LEVELS),
+        metavar="LEVEL",
+    )
+    # Which settings came from a flag or the environment rather than a default:
+    # the database choice depends on whether any -db-* setting was given.
+    given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    @property
+    def listen_host(self) -> str:
+        if self.host:
+            return self.host
+        return "127.0.0.1" if self.mode == "imds" else "0.0.0.0"
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict with secrets hidden, for logs and the card."""
+        shown: dict[str, Any] = {}
+        for spec in declared_settings():
+            value = getattr(self, spec.name)
+            if spec.metadata["secret"] and value:
+                value = "<redacted>"
+            shown[spec.name] = value
+        return shown
+
+
+def declared_settings() -> tuple[dataclasses.Field[Any], ...]:
+    """Every setting that is a flag (all fields but the bookkeeping ones)."""
+    return tuple(f for f in dataclasses.fields(Settings) if "help" in f.metadata)
+
+
+def flag_name(spec: dataclasses.Field[Any]) -> str:
+    return spec.name.replace("_", "-")
+
+
+def env_name(spec: dataclasses.Field[Any]) -> str:
+    return "AWSME_" + spec.name.upper()
