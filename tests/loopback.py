@@ -22,7 +22,10 @@ class LoopbackServer:
         self.sock.bind(("127.0.0.1", 0))
         self.port: int = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="auto", access_log=False)
+        # As in awsme.server: the client address is the peer, never a header's claim.
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="auto", access_log=False, proxy_headers=False
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)
 

@@ -125,9 +125,7 @@ class Settings:
     backend_service: str = setting(
         "http://127.0.0.1:8081", "URL of the backend (frontend)", parse_http_url, metavar="URL"
     )
-    backend_port: int = setting(
-        8081, "backend port in standalone mode", parse_port, metavar="PORT"
-    )
+    backend_port: int = setting(8081, "backend port in standalone mode", parse_port, metavar="PORT")
     workers: int = setting(1, "server processes sharing the port", parse_int(1, 64), metavar="N")
     run_migrations: bool = setting(
         False, "create the database and bring its schema up to date before serving", parse_bool
@@ -136,7 +134,9 @@ class Settings:
         0.0, "seconds to wait before listening", parse_float(0, 3600), metavar="SECONDS"
     )
     fail_percent: float = setting(
-        0.0, "backend: answer this percentage of / requests with 503", parse_float(0, 100),
+        0.0,
+        "backend: answer this percentage of / requests with 503",
+        parse_float(0, 100),
         metavar="PERCENT",
     )
     db_host: str = setting("db", "MySQL/MariaDB host", metavar="HOST")
@@ -167,26 +167,34 @@ class Settings:
         metavar="URL",
     )
     metadata_timeout: float = setting(
-        2.0, "seconds before a metadata request gives up", parse_float(0.05, 60),
+        2.0,
+        "seconds before a metadata request gives up",
+        parse_float(0.05, 60),
         metavar="SECONDS",
     )
     metadata_refresh: float = setting(
-        300.0, "seconds between background refreshes of the instance metadata",
-        parse_float(1, 86400), metavar="SECONDS",
+        300.0,
+        "seconds between background refreshes of the instance metadata",
+        parse_float(1, 86400),
+        metavar="SECONDS",
     )
     events_refresh: float = setting(
-        5.0, "seconds between checks for spot interruptions and maintenance events",
-        parse_float(0.5, 3600), metavar="SECONDS",
+        5.0,
+        "seconds between checks for spot interruptions and maintenance events",
+        parse_float(0.5, 3600),
+        metavar="SECONDS",
     )
     dmi_dir: str = setting(
-        "/sys/class/dmi/id", "where -metadata=auto reads the firmware's DMI strings",
+        "/sys/class/dmi/id",
+        "where -metadata=auto reads the firmware's DMI strings",
         metavar="DIR",
     )
     cgroup_dir: str = setting(
         "/sys/fs/cgroup", "where the container's cgroup limits are read", metavar="DIR"
     )
     imds_data: str = setting(
-        "", "simulator: JSON file with the instance's values (default: built in)",
+        "",
+        "simulator: JSON file with the instance's values (default: built in)",
         metavar="PATH",
     )
     imds_require_token: bool = setting(
@@ -199,7 +207,9 @@ class Settings:
         metavar="ACTION",
     )
     log_level: str = setting(
-        "info", "log level: " + ", ".join(LOG_LEVELS), parse_choice(*LOG_LEVELS),
+        "info",
+        "log level: " + ", ".join(LOG_LEVELS),
+        parse_choice(*LOG_LEVELS),
         metavar="LEVEL",
     )
     # Which settings came from a flag or the environment rather than a default:

@@ -113,18 +113,17 @@ class Ec2Source:
                 timeout=httpx.Timeout(self._token_timeout),
             )
         except httpx.TimeoutException:
-            return self._fall_back_to_v1(HOP_LIMIT_HINT.format(url=url))
+            self._fall_back_to_v1(HOP_LIMIT_HINT.format(url=url))
+            return None
         except httpx.HTTPError as error:
-            raise MetadataError(f"EC2 metadata service at {self.base_url} unreachable: "
-                                f"{_describe(error)}") from None
-        if response.status_code in (403, 404, 405):
-            return self._fall_back_to_v1(
-                f"the IMDSv2 token request was refused ({response.status_code})"
-            )
-        if response.status_code != 200 or not response.text:
             raise MetadataError(
-                f"EC2 metadata token request answered {response.status_code}"
-            )
+                f"EC2 metadata service at {self.base_url} unreachable: {_describe(error)}"
+            ) from None
+        if response.status_code in (403, 404, 405):
+            self._fall_back_to_v1(f"the IMDSv2 token request was refused ({response.status_code})")
+            return None
+        if response.status_code != 200 or not response.text:
+            raise MetadataError(f"EC2 metadata token request answered {response.status_code}")
         self._token = response.text.strip()
         self._token_expires = self._clock() + self._token_ttl
         self._v1_reason = None
@@ -138,7 +137,6 @@ class Ec2Source:
         self._v1_reason = reason
         self._v1_until = self._clock() + TOKEN_RETRY_INTERVAL
         self._token = None
-        return None
 
     def _forget_token(self) -> None:
         self._token = None

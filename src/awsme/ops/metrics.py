@@ -30,7 +30,9 @@ class Metrics:
             registry=self.registry,
         )
         build_info = Gauge(
-            "awsme_build_info", "Always 1; labels say what runs", ["version", "role"],
+            "awsme_build_info",
+            "Always 1; labels say what runs",
+            ["version", "role"],
             registry=self.registry,
         )
         build_info.labels(version=VERSION, role=role).set(1)

@@ -1,0 +1,56 @@
+"""Fixtures shared by every test: the real simulator on loopback, settings, apps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+
+from awsme.imds import SimulatorState, create_imds_app, load_instance_data
+from tests.loopback import LoopbackServer, serve
+
+
+@dataclass
+class RunningSimulator:
+    server: LoopbackServer
+    app: Starlette
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def state(self) -> SimulatorState:
+        state: SimulatorState = self.app.state.simulator
+        return state
+
+    def paths(self) -> list[str]:
+        return [record["path"] for record in self.state.requests]
+
+
+@pytest.fixture
+def simulator_factory() -> Iterator[Any]:
+    """Start simulators on loopback ports: `simulator_factory(require_token=True)`."""
+    servers: list[LoopbackServer] = []
+
+    def start(**options: Any) -> RunningSimulator:
+        app = create_imds_app(load_instance_data(options.pop("data_path", None)), **options)
+        server = LoopbackServer(app).start()
+        servers.append(server)
+        return RunningSimulator(server, app)
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def simulator(simulator_factory: Any) -> RunningSimulator:
+    simulator: RunningSimulator = simulator_factory()
+    return simulator
+
+
+__all__ = ["RunningSimulator", "serve"]

@@ -1,0 +1,122 @@
+"""The command line through main(argv): flags, environment, refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from awsme.cli import main, parse_settings
+from awsme.version import VERSION
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-port=8081"],
+        ["-port", "8081"],
+        ["--port=8081"],
+        ["--port", "8081"],
+    ],
+)
+def test_go_and_gnu_styles(argv: list[str]) -> None:
+    settings, _ = parse_settings(argv, {})
+    assert settings.port == 8081
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["-run-migrations"], True),
+        (["-run-migrations=true"], True),
+        (["--run-migrations=false"], False),
+        (["-run-migrations=0"], False),
+        ([], False),
+    ],
+)
+def test_booleans(argv: list[str], expected: bool) -> None:
+    settings, _ = parse_settings(argv, {})
+    assert settings.run_migrations is expected
+
+
+def test_the_workshops_command_lines() -> None:
+    backend, _ = parse_settings(
+        ["-mode=backend", "-run-migrations", "-port=8081", "-db-host=db", "-db-password=root"], {}
+    )
+    assert (backend.mode, backend.port, backend.run_migrations) == ("backend", 8081, True)
+    assert (backend.db_host, backend.db_password) == ("db", "root")
+    assert {"db_host", "db_password"} <= backend.given
+    frontend, _ = parse_settings(["-mode=frontend", "-backend-service=http://backend:8081"], {})
+    assert frontend.backend_service == "http://backend:8081"
+
+
+def test_environment_and_flag_precedence() -> None:
+    environ = {"AWSME_PORT": "9000", "AWSME_DB_PASSWORD": "from-env", "AWSME_WORKERS": "3"}
+    settings, _ = parse_settings(["-port=9001"], environ)
+    assert settings.port == 9001  # the flag wins
+    assert settings.db_password == "from-env" and settings.workers == 3
+    assert "db_password" in settings.given
+
+
+def test_defaults() -> None:
+    settings, _ = parse_settings([], {})
+    assert (settings.port, settings.listen_host, settings.backend_port) == (8080, "0.0.0.0", 8081)
+    assert settings.backend_service == "http://127.0.0.1:8081"
+    assert (settings.db_host, settings.db_port, settings.db_user) == ("db", 3306, "root")
+    assert (settings.db_name, settings.metadata) == ("sample_app", "auto")
+    assert settings.given == frozenset()
+    imds, _ = parse_settings(["-mode=imds"], {})
+    assert imds.listen_host == "127.0.0.1"  # the simulator stays on loopback unless told
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-version"], {}) == 0
+    assert capsys.readouterr().out == f"Version {VERSION}\n"
+
+
+def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-help"], {}) == 0
+    out = capsys.readouterr().out
+    for flag in ("-mode", "-port", "-db-password-file", "-metadata-endpoint", "-workers"):
+        assert f"  {flag} " in out or f"  {flag}\n" in out
+    assert "$AWSME_DB_PASSWORD" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "message"),
+    [
+        (["-port=abc"], {}, 'invalid value "abc" for flag -port: not a whole number'),
+        (["-port=70000"], {}, 'invalid value "70000" for flag -port: out of range'),
+        (["-port=0"], {}, "out of range"),
+        ([], {"AWSME_PORT": "x"}, 'invalid value "x" for AWSME_PORT'),
+        (["-run-migrations=maybe"], {}, "not a boolean"),
+        (["-metadata=aws"], {}, "should be one of auto, ec2"),
+        (["-backend-service=backend:8081"], {}, "not an http:// or https:// URL"),
+        (["-fail-percent=101"], {}, "out of range"),
+        (["-delay=nan"], {}, "out of range"),
+        (["-no-such-flag=1"], {}, "flag provided but not defined: -no-such-flag"),
+        (["backend"], {}, "unexpected argument: backend"),
+        (["-port"], {}, "expected one argument"),
+    ],
+)
+def test_refusals_are_one_line(
+    argv: list[str], environ: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*argv, "-mode=backend"], environ) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_unknown_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-mode=sidecar"], {}) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Unknown mode: sidecar, should be either backend or frontend")
+
+
+def test_empty_mode_without_migrations_is_unknown(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([], {}) == 2
+    assert "Unknown mode: ," in capsys.readouterr().err
+
+
+def test_a_source_that_cannot_work_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-mode=backend", "-metadata=ecs"], {}) == 2
+    assert "ECS_CONTAINER_METADATA_URI_V4" in capsys.readouterr().err

@@ -1,0 +1,132 @@
+"""The installed `app` executable, run as a user (or an image) would run it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from awsme.version import VERSION
+
+APP = shutil.which("app", path=str(Path(sys.executable).parent)) or "app"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_ready(url: str, process: subprocess.Popen[str], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"app exited with {process.returncode}: {process.stderr}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError(f"{url} not ready in {timeout}s")
+
+
+@pytest.fixture
+def run_app() -> Iterator[Any]:
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(*args: str, ready_path: str = "/livez", env: dict[str, str] | None = None) -> str:
+        port = free_port()
+        process = subprocess.Popen(
+            [APP, *args, f"-port={port}", "-host=127.0.0.1"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        wait_until_ready(url + ready_path, process)
+        return url
+
+    yield start
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([APP, *args], capture_output=True, text=True, timeout=30)
+
+
+def test_version() -> None:
+    result = run("-version")
+    assert (result.returncode, result.stdout) == (0, f"Version {VERSION}\n")
+
+
+@pytest.mark.parametrize("flag", ["-port=abc", "-port=70000"])
+def test_bad_flag_value_is_one_line(flag: str) -> None:
+    result = run("-mode=backend", flag)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_unknown_mode() -> None:
+    result = run("-mode=nope")
+    assert result.returncode == 2
+    assert result.stderr.startswith("Unknown mode: nope, should be either backend or frontend")
+
+
+def test_backend_against_the_simulator_process(run_app: Any) -> None:
+    imds = run_app("-mode=imds", ready_path="/latest/meta-data/")
+    backend = run_app("-mode=backend", f"-metadata-endpoint={imds}")
+    body = httpx.get(backend + "/").json()
+    assert body["Id"] == "i-0123456789abcdef0" and body["Error"] == ""
+    assert body["Instance"]["metadata"]["imds_version"] == "v2"
+    requests = httpx.get(imds + "/_sim/requests").json()
+    assert not [r for r in requests if "credentials" in r["path"]]
+
+
+def test_simulated_metadata_needs_no_server(run_app: Any) -> None:
+    backend = run_app("-mode=backend", "-metadata=simulated")
+    body = httpx.get(backend + "/").json()
+    assert body["Id"] == "i-0123456789abcdef0"
+    assert body["Instance"]["metadata"]["source"] == "simulated"
+
+
+def test_workers_share_the_port(run_app: Any) -> None:
+    backend = run_app("-mode=backend", "-metadata=simulated", "-workers=2")
+    pids = set()
+    deadline = time.monotonic() + 20
+    while len(pids) < 2 and time.monotonic() < deadline:
+        # A fresh connection per request lets the kernel pick either worker.
+        with httpx.Client() as client:
+            pids.add(client.get(backend + "/api/v1/instance").json()["served_by"]["pid"])
+    assert len(pids) == 2
+
+
+def test_port_in_use_is_one_line(run_app: Any) -> None:
+    backend = run_app("-mode=backend", "-metadata=simulated")
+    port = backend.rsplit(":", 1)[1]
+    result = run("-mode=backend", "-metadata=simulated", "-host=127.0.0.1", f"-port={port}")
+    assert result.returncode == 1
+    assert "cannot listen on 127.0.0.1:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_environment_configures_the_program(run_app: Any) -> None:
+    backend = run_app(env={"AWSME_MODE": "backend", "AWSME_METADATA": "simulated"})
+    assert httpx.get(backend + "/version").text == VERSION + "\n"
