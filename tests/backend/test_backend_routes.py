@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.conftest import RunningSimulator
-from tests.loopback import serve
 
 from awsme.backend.app import create_backend_app
 from awsme.backend.schemas import InstanceDocument, LegacyInfo
 from awsme.settings import Settings
 from awsme.version import VERSION
+from tests.conftest import RunningSimulator
+from tests.loopback import serve
 
 GO_SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "go-samples"
 GO_KEYS = [

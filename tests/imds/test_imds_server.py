@@ -356,7 +356,14 @@ def test_maintenance_at_construction(data: InstanceData, clock: FakeClock) -> No
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"spot_action": "reboot"}, {"maintenance_code": "bogus"}, {"token_delay": -1}]
+    "kwargs",
+    [
+        {"spot_action": "reboot"},
+        {"spot_action": "stop", "spot_in": -1},
+        {"maintenance_code": "bogus"},
+        {"maintenance_code": "system-reboot", "maintenance_in": float("nan")},
+        {"token_delay": -1},
+    ],
 )
 def test_bad_constructor_arguments(data: InstanceData, kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):

@@ -80,7 +80,7 @@ INSTANCE: dict[str, Any] = {
     },
 }
 # The "Scheduled Events" sample: a memory-preserving freeze for two VMs of a set.
-FREEZE = {
+FREEZE: dict[str, Any] = {
     "EventId": "602d9444-d2cd-49c7-8624-8643e7171297",
     "EventStatus": "Scheduled",
     "EventType": "Freeze",
@@ -91,7 +91,7 @@ FREEZE = {
     "EventSource": "Platform",
     "DurationInSeconds": 5,
 }
-PREEMPT = {
+PREEMPT: dict[str, Any] = {
     "EventId": "A123BC45-1234-5678-AB90-ABCDEF123456",
     "EventStatus": "Scheduled",
     "EventType": "Preempt",
@@ -102,7 +102,7 @@ PREEMPT = {
     "EventSource": "Platform",
     "DurationInSeconds": -1,
 }
-REBOOT_OTHER_VM = {
+REBOOT_OTHER_VM: dict[str, Any] = {
     "EventId": "B23C45D6-2345-6789-BC01-BCDEF2345678",
     "EventStatus": "Scheduled",
     "EventType": "Reboot",
@@ -144,8 +144,8 @@ class FakeImds:
         header = request.headers.get("metadata")
         api = request.query_params.get("api-version")
         self.requests.append((request.url.path, api, header))
-        while self.hang and not self.release.is_set():
-            await asyncio.sleep(0.02)
+        if self.hang:  # until the test is over: longer than any client timeout
+            await asyncio.to_thread(self.release.wait, 10)
         if header != "true":
             return JSONResponse(
                 {"error": "Bad request. Required metadata header not specified"}, 400

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.loopback import LoopbackServer
-
 from awsme.metadata.cache import MetadataCache
 from awsme.metadata.ec2 import Ec2Source
+from tests.loopback import LoopbackServer
 
 
 def instance_id_requests(simulator: Any) -> int:

@@ -90,7 +90,9 @@ def test_kubernetes_cri_o_on_cgroup_v1_reads_its_own_cgroup(tmp_path: Path) -> N
     write(
         proc_self,
         {
-            "cgroup": f"13:pids:{conmon}\n11:memory:{path}\n4:cpu,cpuacct:{path}\n1:name=systemd:{path}\n"
+            "cgroup": (
+                f"13:pids:{conmon}\n11:memory:{path}\n4:cpu,cpuacct:{path}\n1:name=systemd:{path}\n"
+            )
         },
     )
     # No cgroup namespace: the whole host hierarchy is visible, the root is unlimited.
@@ -196,7 +198,8 @@ def test_kubernetes_containerd_in_a_cgroup_namespace(tmp_path: Path) -> None:
         {
             "cgroup": "0::/\n",
             "mountinfo": (
-                f"712 700 259:1 {sandbox}/hostname /etc/hostname rw,relatime - xfs /dev/nvme0n1p1 rw\n"
+                f"712 700 259:1 {sandbox}/hostname /etc/hostname rw,relatime "
+                "- xfs /dev/nvme0n1p1 rw\n"
                 f"713 700 259:1 /var/lib/kubelet/pods/{POD_UID}/etc-hosts /etc/hosts rw,relatime "
                 "- xfs /dev/nvme0n1p1 rw\n"
             ),

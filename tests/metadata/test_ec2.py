@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
-from tests.conftest import RunningSimulator
-from tests.loopback import serve
 
 from awsme.metadata.ec2 import TOKEN_TTL_SECONDS, Ec2Source
 from awsme.metadata.model import MetadataError
+from tests.conftest import RunningSimulator
+from tests.loopback import serve
 
 
 class FakeClock:

@@ -131,8 +131,8 @@ class FakeEcs:
 
     async def _answer(self, request: Request, doc: dict[str, Any] | None) -> Response:
         self.paths.append(request.url.path)
-        while self.hang and not self.release.is_set():
-            await asyncio.sleep(0.02)
+        if self.hang:  # until the test is over: longer than any client timeout
+            await asyncio.to_thread(self.release.wait, 10)
         if self.status != 200:
             return PlainTextResponse("internal error", status_code=self.status)
         if doc is None:

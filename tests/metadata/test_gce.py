@@ -112,8 +112,8 @@ class FakeGce:
     async def _answer(self, request: Request, make: Any) -> Response:
         flavor = request.headers.get("metadata-flavor")
         self.requests.append((request.url.path, flavor))
-        while self.hang and not self.release.is_set():
-            await asyncio.sleep(0.02)
+        if self.hang:  # until the test is over: longer than any client timeout
+            await asyncio.to_thread(self.release.wait, 10)
         if flavor != "Google":
             response: Response = PlainTextResponse(
                 "Your client does not have permission to get URL from this server. "

@@ -68,8 +68,10 @@ class SimulatorState:
         token_delay: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if token_delay < 0:
-            raise ValueError("token_delay must be >= 0")
+        if not 0 <= token_delay < float("inf"):
+            raise ValueError(
+                f"token_delay must be a finite number of seconds >= 0, not {token_delay}"
+            )
         self.data = data
         self.require_token = require_token
         self.token_delay = token_delay
@@ -114,7 +116,7 @@ class SimulatorState:
     def set_spot(self, action: str, in_seconds: float) -> None:
         if action not in SPOT_ACTIONS:
             raise ValueError(f"spot action must be one of {', '.join(SPOT_ACTIONS)}")
-        self._spot = SpotNotice(action, self.clock() + in_seconds)
+        self._spot = SpotNotice(action, self.clock() + _delay(in_seconds))
         self._rebuild()
 
     def clear_spot(self) -> None:
@@ -124,7 +126,7 @@ class SimulatorState:
     def add_event(self, code: str, in_seconds: float) -> ScheduledEvent:
         if code not in MAINTENANCE_CODES:
             raise ValueError(f"maintenance code must be one of {', '.join(MAINTENANCE_CODES)}")
-        start = self.clock() + in_seconds
+        start = self.clock() + _delay(in_seconds)
         event = ScheduledEvent(
             code=code,
             event_id="instance-event-" + secrets.token_hex(9)[:17],
@@ -170,6 +172,12 @@ class SimulatorState:
                 spot["termination-time"] = _iso(self._spot.at)
             meta["spot"] = spot
         self.root = {"latest": {"dynamic": self._dynamic, "meta-data": meta}}
+
+
+def _delay(seconds: float) -> float:
+    if not 0 <= seconds < float("inf"):  # also refuses nan
+        raise ValueError(f"a trigger delay must be a finite number of seconds >= 0, not {seconds}")
+    return seconds
 
 
 def _iso(epoch: float) -> str:

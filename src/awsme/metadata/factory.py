@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from awsme.metadata.azure import DEFAULT_BASE_URL as AZURE_ENDPOINT
 from awsme.metadata.azure import AzureSource
 from awsme.metadata.cache import MetadataCache
 from awsme.metadata.container import read_container_info
@@ -16,7 +17,7 @@ from awsme.metadata.gce import GceSource, gce_base_url
 from awsme.metadata.kubernetes import read_kubernetes_info
 from awsme.metadata.local import LocalSource
 from awsme.metadata.simulated import simulated_source
-from awsme.metadata.source import MetadataSource
+from awsme.metadata.source import MetadataSource, make_http_client
 from awsme.settings import SettingError, Settings
 
 
@@ -55,11 +56,13 @@ def build_source(settings: Settings, environ: Mapping[str, str]) -> MetadataSour
             raise SettingError(
                 "-metadata=ecs needs ECS_CONTAINER_METADATA_URI_V4 or -metadata-endpoint"
             )
-        return EcsSource(base)
+        return EcsSource(base, client=make_http_client(base, read_timeout=timeout))
     if name == "gce":
-        return GceSource(endpoint or gce_base_url(environ))
+        base = endpoint or gce_base_url(environ)
+        return GceSource(base, client=make_http_client(base, read_timeout=timeout))
     if name == "azure":
-        return AzureSource(endpoint) if endpoint else AzureSource()
+        base = endpoint or AZURE_ENDPOINT
+        return AzureSource(base, client=make_http_client(base, read_timeout=timeout))
     if name == "simulated":
         return simulated_source(settings.imds_data or None)
     return LocalSource()
