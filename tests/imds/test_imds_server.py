@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.loopback import serve
 
 import awsme.imds
 from awsme.imds import InstanceData, create_imds_app, load_instance_data
+from tests.loopback import serve
 
 TTL = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN = "X-aws-ec2-metadata-token"

@@ -312,14 +312,13 @@ async def test_hanging_endpoint_times_out(fake: FakeEcs, server: LoopbackServer)
     assert time.monotonic() - started < 2
 
 
-async def test_no_events_and_client_ownership(server: LoopbackServer) -> None:
+async def test_no_events_and_the_source_owns_its_client(server: LoopbackServer) -> None:
     client = make_http_client(server.url)
     source: MetadataSource = EcsSource(base_url(server), client=client)
     assert source.name == "ecs"
     assert await source.fetch_events() == NO_EVENTS
     await source.aclose()
-    assert not client.is_closed  # the caller's client is the caller's to close
-    await client.aclose()
+    assert client.is_closed  # handed over: the source closes it with itself
 
     own = EcsSource(base_url(server))
     await own.aclose()

@@ -92,7 +92,6 @@ class AzureSource:
         self, base_url: str = DEFAULT_BASE_URL, client: httpx.AsyncClient | None = None
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._owns_client = client is None
         self._client = (
             client
             if client is not None
@@ -140,8 +139,8 @@ class AzureSource:
         return InstanceEvents(spot_interruption=spot, maintenance=tuple(maintenance))
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
+        # The source owns its client, whether it built it or was handed it.
+        await self._client.aclose()
 
     def _concerns_me(self, event: _Event) -> bool:
         resources = event.get("Resources") or []

@@ -52,7 +52,6 @@ class EcsSource:
 
     def __init__(self, base_url: str, client: httpx.AsyncClient | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._owns_client = client is None
         self._client = client if client is not None else make_http_client(self.base_url)
 
     async def fetch(self) -> InstanceMetadata:
@@ -77,8 +76,8 @@ class EcsSource:
         return NO_EVENTS
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
+        # The source owns its client, whether it built it or was handed it.
+        await self._client.aclose()
 
     async def _get_json(self, url: str) -> dict[str, Any] | None:
         """The JSON object at url, or None on 404."""

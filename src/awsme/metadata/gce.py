@@ -80,7 +80,6 @@ class GceSource:
         self, base_url: str = DEFAULT_BASE_URL, client: httpx.AsyncClient | None = None
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._owns_client = client is None
         self._client = (
             client
             if client is not None
@@ -132,8 +131,8 @@ class GceSource:
         return InstanceEvents(spot_interruption=spot, maintenance=events)
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
+        # The source owns its client, whether it built it or was handed it.
+        await self._client.aclose()
 
     async def _get(self, path: str) -> str | None:
         """The body at path, or None on 404."""
