@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from awsme.metadata.azure import DEFAULT_BASE_URL as AZURE_ENDPOINT
 from awsme.metadata.azure import AzureSource
 from awsme.metadata.cache import MetadataCache
 from awsme.metadata.container import read_container_info
-from awsme.metadata.detect import detect_source
+from awsme.metadata.detect import detect
 from awsme.metadata.ec2 import DEFAULT_ENDPOINT as EC2_ENDPOINT
 from awsme.metadata.ec2 import Ec2Source
 from awsme.metadata.ecs import EcsSource
@@ -20,6 +21,8 @@ from awsme.metadata.simulated import simulated_source
 from awsme.metadata.source import MetadataSource, make_http_client
 from awsme.settings import SettingError, Settings
 
+log = logging.getLogger(__name__)
+
 
 def _is_true(value: str | None) -> bool:
     return (value or "").strip().lower() == "true"
@@ -28,9 +31,14 @@ def _is_true(value: str | None) -> bool:
 def resolve_source_name(settings: Settings, environ: Mapping[str, str]) -> str:
     if settings.metadata != "auto":
         return settings.metadata
-    if settings.metadata_endpoint and not _is_true(environ.get("AWS_EC2_METADATA_DISABLED")):
-        return "ec2"  # an explicit endpoint with auto: the EC2 simulator or a real IMDS
-    return detect_source(environ, Path(settings.dmi_dir))
+    detection = detect(environ, Path(settings.dmi_dir))
+    ec2_allowed = not _is_true(environ.get("AWS_EC2_METADATA_DISABLED"))
+    if detection.source == "local" and settings.metadata_endpoint and ec2_allowed:
+        # Nothing says which cloud, but an endpoint was given: an IMDS (the simulator).
+        log.info("metadata: ec2 at %s (-metadata-endpoint)", settings.metadata_endpoint)
+        return "ec2"
+    log.info("metadata: %s (%s)", detection.source, detection.reason)
+    return detection.source
 
 
 def build_source(settings: Settings, environ: Mapping[str, str]) -> MetadataSource:
