@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import socket
@@ -57,6 +58,7 @@ def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     )
     # httpx logs every request at INFO; the metadata cache reports what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     environ = dict(environ)
     try:
         # Build once here so that a setting that cannot work fails in one line,
@@ -93,5 +95,20 @@ def serve(settings: Settings, environ: Mapping[str, str]) -> int:
 
 
 def migrate_only(settings: Settings) -> int:
-    print("app: -run-migrations needs the database support of the notes issue", file=sys.stderr)
-    return 1
+    """`app -run-migrations` with no mode: migrate, then exit (an init container)."""
+    from awsme.notes.database import database_url, describe
+    from awsme.notes.migrate import migrate
+    from awsme.notes.store import describe_error
+
+    try:
+        url = database_url(settings)
+    except SettingError as error:
+        print(f"app: {error}", file=sys.stderr)
+        return 2
+    try:
+        revision = asyncio.run(migrate(url))
+    except Exception as error:  # any failure: one line, never a traceback
+        print(f"app: migration of {describe(url)} failed: {describe_error(error)}", file=sys.stderr)
+        return 1
+    print(f"database {describe(url)} is at revision {revision}")
+    return 0

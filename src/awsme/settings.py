@@ -153,6 +153,34 @@ class Settings:
         metavar="URL",
         secret=True,
     )
+    db_timeout: float = setting(
+        3.0,
+        "seconds before a database query gives up",
+        parse_float(0.1, 60),
+        metavar="SECONDS",
+    )
+    note_max_length: int = setting(
+        # 4000: the width of the note column (awsme.notes.schema.NOTE_COLUMN_LENGTH)
+        1000,
+        "longest note accepted, in characters",
+        parse_int(1, 4000),
+        metavar="N",
+    )
+    notes_limit: int = setting(
+        100,
+        "backend: how many of the newest notes GET / returns",
+        parse_int(0, 10000),
+        metavar="N",
+    )
+    notes_page_max: int = setting(
+        100, "backend: largest page /api/v1/notes returns", parse_int(1, 1000), metavar="N"
+    )
+    max_body_bytes: int = setting(
+        65536,
+        "largest request body accepted, in bytes",
+        parse_int(1024, 16 * 1024 * 1024),
+        metavar="BYTES",
+    )
     metadata: str = setting(
         "auto",
         "where metadata comes from: " + ", ".join(METADATA_SOURCES),

@@ -1,4 +1,4 @@
-"""The backend role: where it runs, as JSON (and, with the notes issue, its notes)."""
+"""The backend role: where it runs, as JSON, and the notes stored in its database."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from awsme.backend import instance, legacy
+from awsme.backend import instance, legacy, notes_api
 from awsme.metadata.cache import MetadataCache
 from awsme.metadata.factory import build_cache
+from awsme.notes.database import MYSQL_SETTINGS, database_url
+from awsme.notes.service import NotesService
 from awsme.ops import metrics, probes
 from awsme.replica import Replica, current_replica
 from awsme.settings import Settings
@@ -23,19 +25,33 @@ class BackendState:
     settings: Settings
     cache: MetadataCache
     replica: Replica
+    notes: NotesService
+
+
+def build_notes_service(settings: Settings) -> NotesService:
+    url = database_url(settings)
+    # The embedded SQLite file has no one else to migrate it: it always is.
+    embedded = settings.db_url == "" and not (settings.given & MYSQL_SETTINGS)
+    return NotesService(
+        url, run_migrations=settings.run_migrations or embedded, timeout=settings.db_timeout
+    )
 
 
 def create_backend_app(settings: Settings, environ: Mapping[str, str] | None = None) -> FastAPI:
     """Build the backend; raises SettingError when the settings cannot work."""
     environ = os.environ if environ is None else environ
-    state = BackendState(settings, build_cache(settings, environ), current_replica())
+    state = BackendState(
+        settings, build_cache(settings, environ), current_replica(), build_notes_service(settings)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.cache.start()
+        state.notes.start()
         try:
             yield
         finally:
+            await state.notes.aclose()
             await state.cache.aclose()
 
     app = FastAPI(
@@ -47,9 +63,15 @@ def create_backend_app(settings: Settings, environ: Mapping[str, str] | None = N
         redoc_url=None,
     )
     app.state.backend = state
-    app.state.probes = probes.Probes()
+    app.state.probes = probes.Probes(checks={"database": state.notes.health})
     app.state.metrics = metrics.Metrics(role="backend")
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
-    for router in (legacy.router, instance.router, probes.router, metrics.router):
+    for router in (
+        legacy.router,
+        instance.router,
+        notes_api.router,
+        probes.router,
+        metrics.router,
+    ):
         app.include_router(router)
     return app

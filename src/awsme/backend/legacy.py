@@ -11,6 +11,8 @@ from fastapi import APIRouter, Request, Response
 from awsme.backend.instance import instance_document
 from awsme.backend.schemas import LegacyInfo
 from awsme.metadata.cache import Snapshot
+from awsme.notes.store import NotesUnavailable
+from awsme.notes.validation import NoteRejected, parse_note, read_body
 from awsme.replica import Replica
 
 router = APIRouter(tags=["legacy"])
@@ -99,5 +101,40 @@ async def get_root(request: Request) -> Response:
             media_type="text/plain",
         )
     snapshot = await state.cache.get()
-    body = orjson.dumps(legacy_info(snapshot, state.replica, request, notes=[], error=""))
+    try:
+        notes, error = await state.notes.usable_store().recent_texts(state.settings.notes_limit), ""
+    except NotesUnavailable as unavailable:
+        # The metadata is still worth showing: answer 200 and say what is missing.
+        notes, error = [], f"notes unavailable: {unavailable}"
+    body = orjson.dumps(legacy_info(snapshot, state.replica, request, notes=notes, error=error))
     return Response(body, media_type="application/json")
+
+
+def _text(status: int, message: str) -> Response:
+    return Response(message, status_code=status, media_type="text/plain; charset=utf-8")
+
+
+@router.api_route(
+    "/add-note",
+    methods=["POST", "GET"],
+    response_class=Response,
+    responses={
+        200: {"description": "`Ok`: the note is committed", "content": {"text/plain": {}}},
+        400: {"description": "`Error: <reason>`; nothing stored", "content": {"text/plain": {}}},
+        413: {"description": "body too large", "content": {"text/plain": {}}},
+        503: {"description": "the database is unavailable", "content": {"text/plain": {}}},
+    },
+    summary='Add a note: {"Note": "text"} (GET with a body, as the Go frontend sends it)',
+)
+async def add_note(request: Request) -> Response:
+    state = request.app.state.backend
+    settings = state.settings
+    try:
+        body = await read_body(request, settings.max_body_bytes)
+        text = parse_note(body, key="Note", max_length=settings.note_max_length)
+        await state.notes.usable_store().add(text)
+    except NoteRejected as rejected:
+        return _text(rejected.status, f"Error: {rejected.reason}\n")
+    except NotesUnavailable as unavailable:
+        return _text(503, f"Error: notes unavailable: {unavailable}\n")
+    return _text(200, "Ok\n")

@@ -1,0 +1,133 @@
+"""`/api/v1/notes`: notes as JSON objects, listed newest first with a cursor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from awsme.notes.store import NotesUnavailable
+from awsme.notes.validation import NoteRejected, parse_note, read_body
+
+router = APIRouter(prefix="/api/v1/notes", tags=["notes"])
+
+DEFAULT_PAGE = 20
+
+
+class NoteOut(BaseModel):
+    id: int
+    text: str
+    created_at: str | None = Field(description="ISO 8601, UTC")
+
+
+class NotePage(BaseModel):
+    notes: list[NoteOut] = Field(description="newest first")
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+class NoteIn(BaseModel):
+    text: str
+
+
+class ErrorOut(BaseModel):
+    error: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "bad input; nothing stored"},
+    503: {"model": ErrorOut, "description": "the database is unavailable"},
+}
+
+
+def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(document), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def _error(status: int, message: str) -> Response:
+    return _json({"error": message}, status)
+
+
+def _positive_int(raw: str | None, name: str) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise NoteRejected(f"{name} must be a positive whole number")
+    return int(raw)
+
+
+@router.get(
+    "",
+    response_class=Response,
+    responses={200: {"model": NotePage}, **ERRORS},
+    summary="List notes, newest first (?limit=, ?cursor=)",
+)
+async def list_notes(request: Request) -> Response:
+    state = request.app.state.backend
+    try:
+        limit = _positive_int(request.query_params.get("limit"), "limit") or DEFAULT_PAGE
+        cursor = _positive_int(request.query_params.get("cursor"), "cursor")
+        store = state.notes.usable_store()
+        page, next_cursor = await store.page(min(limit, state.settings.notes_page_max), cursor)
+    except NoteRejected as rejected:
+        return _error(rejected.status, rejected.reason)
+    except NotesUnavailable as error:
+        return _error(503, str(error))
+    return _json(
+        {
+            "notes": [note.as_json() for note in page],
+            "next_cursor": str(next_cursor) if next_cursor is not None else None,
+        }
+    )
+
+
+@router.post(
+    "",
+    response_class=Response,
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": NoteIn.model_json_schema()}},
+        }
+    },
+    responses={201: {"model": NoteOut}, 413: {"model": ErrorOut}, **ERRORS},
+    summary="Add a note",
+)
+async def create_note(request: Request) -> Response:
+    state = request.app.state.backend
+    settings = state.settings
+    try:
+        body = await read_body(request, settings.max_body_bytes)
+        text = parse_note(body, key="text", max_length=settings.note_max_length)
+        note = await state.notes.usable_store().add(text)
+    except NoteRejected as rejected:
+        return _error(rejected.status, rejected.reason)
+    except NotesUnavailable as error:
+        return _error(503, str(error))
+    return _json(note.as_json(), 201, headers={"Location": f"/api/v1/notes/{note.id}"})
+
+
+@router.delete(
+    "/{note_id}",
+    response_class=Response,
+    status_code=204,
+    responses={404: {"model": ErrorOut}, **ERRORS},
+    summary="Delete a note (soft delete, as the Go app's ORM did)",
+)
+async def delete_note(request: Request, note_id: str) -> Response:
+    state = request.app.state.backend
+    try:
+        identifier = _positive_int(note_id, "note id")
+        assert identifier is not None
+        deleted = await state.notes.usable_store().delete(identifier)
+    except NoteRejected as rejected:
+        return _error(rejected.status, rejected.reason)
+    except NotesUnavailable as error:
+        return _error(503, str(error))
+    if not deleted:
+        return _error(404, f"no note with id {note_id}")
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""Notes: stored in MySQL/MariaDB, PostgreSQL or an embedded SQLite file."""

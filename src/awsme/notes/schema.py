@@ -1,0 +1,26 @@
+"""The `notes` table as the Go app's ORM (gorm v1) laid it out, so that either app
+can read what the other wrote; the note column is wider (see NOTE_COLUMN_LENGTH)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table
+from sqlalchemy.dialects import mysql
+
+# The column holds the largest note any -note-max-length allows; the flag, not
+# the column, sets the limit users see (default 1000 characters).
+NOTE_COLUMN_LENGTH = 4000
+
+NoteId = Integer().with_variant(mysql.INTEGER(unsigned=True), "mysql")
+Timestamp = DateTime().with_variant(mysql.TIMESTAMP(), "mysql")
+
+metadata = MetaData()
+
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", NoteId, primary_key=True, autoincrement=True),
+    Column("created_at", Timestamp, nullable=True),
+    Column("updated_at", Timestamp, nullable=True),
+    Column("deleted_at", Timestamp, nullable=True),  # soft delete, as gorm did
+    Column("note", String(NOTE_COLUMN_LENGTH), nullable=True),
+)

@@ -1,0 +1,91 @@
+"""The notes database over the life of the backend: connect (and migrate) in the
+background with backoff, report health, recover by itself after an outage.
+
+The Go app exited when its database was not up at start; here the backend
+serves at once, says what it waits for, and becomes ready on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import URL
+
+from awsme.notes.database import create_engine, describe
+from awsme.notes.migrate import head_revision, migrate
+from awsme.notes.store import NoteStore, NotesUnavailable, describe_error
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 10.0
+
+
+class NotesService:
+    def __init__(self, url: URL, *, run_migrations: bool, timeout: float) -> None:
+        self.url = url
+        self.run_migrations = run_migrations
+        self.engine = create_engine(url)
+        self.store = NoteStore(self.engine, timeout=timeout)
+        self.ready = False
+        self.problem: str | None = "connecting to the database"
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._connect_loop(), name="notes-connect")
+
+    async def _connect_loop(self) -> None:
+        backoff = 0.5
+        while not self.ready:
+            try:
+                await self._connect_once()
+            except NotesUnavailable as error:
+                self._not_ready(str(error))
+            except Exception as error:  # a migration failure: keep serving, keep trying
+                self._not_ready(describe_error(error))
+            else:
+                self.ready, self.problem = True, None
+                log.info("notes database ready: %s", describe(self.url))
+                return
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _connect_once(self) -> None:
+        if self.run_migrations:
+            await migrate(self.url)
+        revision = await self.store.schema_revision()
+        head = head_revision()
+        if revision != head:
+            raise NotesUnavailable(
+                f"the database schema is at revision {revision or 'none'}, not {head}: "
+                "run app -run-migrations (or add -run-migrations to this backend)"
+            )
+
+    def _not_ready(self, problem: str) -> None:
+        if problem != self.problem:
+            log.warning("notes database not ready: %s (%s)", problem, describe(self.url))
+        self.problem = problem
+
+    async def health(self) -> str | None:
+        """None when the database answers, else why not (for /healthz and /readyz)."""
+        if not self.ready:
+            return self.problem
+        try:
+            await self.store.ping()
+        except NotesUnavailable as error:
+            return str(error)
+        return None
+
+    def usable_store(self) -> NoteStore:
+        """The store once connected; before that, NotesUnavailable saying why not."""
+        if not self.ready:
+            raise NotesUnavailable(self.problem or "not connected to the database")
+        return self.store
+
+    async def aclose(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.engine.dispose()
