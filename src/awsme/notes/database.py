@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import URL, make_url, text
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from awsme.settings import SettingError, Settings
@@ -29,6 +29,7 @@ DRIVERS = {
 }
 # A server that does not answer a connection within this time is down for us.
 CONNECT_TIMEOUT = 3
+CREATE_DATABASE_LOCK_KEY = 0x617773_6D66
 
 
 def read_password_file(path: str) -> str:
@@ -146,18 +147,20 @@ async def create_database_if_missing(url: URL) -> bool:
     )
     try:
         async with server.connect() as connection:
+            # Replicas starting together would race to CREATE DATABASE; a lock on
+            # the server serialises them (released when the connection closes).
+            await connection.execute(
+                text("SELECT pg_advisory_lock(:key)"), {"key": CREATE_DATABASE_LOCK_KEY}
+            )
             exists = await connection.scalar(
                 text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
             )
-            if exists:
-                return False
-            try:
+            if not exists:
                 await connection.execute(text(f"CREATE DATABASE {_quote_postgres(name)}"))
-            except DBAPIError as error:  # another replica created it in the meantime
-                if "already exists" in str(error.orig):
-                    return False
-                raise
-            return True
+            await connection.execute(
+                text("SELECT pg_advisory_unlock(:key)"), {"key": CREATE_DATABASE_LOCK_KEY}
+            )
+            return not exists
     finally:
         await server.dispose()
 

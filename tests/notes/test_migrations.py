@@ -1,0 +1,150 @@
+"""`app -run-migrations` on the real servers: the Go app's table adopted with every
+note kept, twice in a row, and from three processes at the same moment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from awsme.notes.database import create_engine, database_url
+from awsme.notes.migrate import head_revision
+from awsme.notes.store import NoteStore
+from awsme.settings import Settings
+from tests.databases import ThrowawayDatabase, mariadb_admin
+
+APP = str(Path(sys.executable).parent / "app")
+
+# gorm v1's DDL for the Go app's Note model (see go-samples/gorm-notes-table.txt);
+# the charset is what the server defaulted to where the Go app ran.
+GORM_DDL = """
+CREATE TABLE `notes` (
+  `id` int(10) unsigned NOT NULL AUTO_INCREMENT,
+  `created_at` timestamp NULL DEFAULT NULL,
+  `updated_at` timestamp NULL DEFAULT NULL,
+  `deleted_at` timestamp NULL DEFAULT NULL,
+  `note` varchar(255) DEFAULT NULL,
+  PRIMARY KEY (`id`),
+  KEY `idx_notes_deleted_at` (`deleted_at`)
+) ENGINE=InnoDB DEFAULT CHARSET={charset}
+"""
+GO_ROWS = [
+    # id, created_at, deleted_at, note
+    (1, "2026-01-05 09:30:00", None, "first note from the Go app"),
+    (2, "2026-01-05 09:31:00", "2026-01-06 10:00:00", "deleted in the Go app"),
+    (3, "2026-01-05 09:32:00", None, "café crème, naïve — «latin1 fits»"),
+    (7, "2026-01-05 09:33:00", None, "x" * 255),
+]
+
+
+def run_app(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([APP, *args], capture_output=True, text=True, timeout=60)
+
+
+def mysql_flags(db: ThrowawayDatabase) -> list[str]:
+    # The workshop's flags, pointed at this machine's MariaDB.
+    return ["-db-host=127.0.0.1", "-db-port=3306", "-db-password=", f"-db-name={db.name}"]
+
+
+def create_go_database(db: ThrowawayDatabase, charset: str) -> None:
+    with mariadb_admin() as admin, admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{db.name}` CHARACTER SET {charset}")
+    # The Go app connected with charset=utf8 (3-byte), so write as it did.
+    with mariadb_admin(db.name) as connection, connection.cursor() as cursor:
+        cursor.execute("SET NAMES utf8")
+        cursor.execute(GORM_DDL.format(charset=charset))
+        for note_id, created, deleted, text in GO_ROWS:
+            cursor.execute(
+                "INSERT INTO notes (id, created_at, updated_at, deleted_at, note) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (note_id, created, created, deleted, text),
+            )
+
+
+def table_rows(db: ThrowawayDatabase) -> list[tuple[object, ...]]:
+    with mariadb_admin(db.name) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT id, created_at, deleted_at, note FROM notes ORDER BY id")
+        return list(cursor.fetchall())
+
+
+@pytest.mark.parametrize("charset", ["utf8", "latin1", "utf8mb4"])
+async def test_go_database_is_adopted_with_every_note(
+    mariadb: ThrowawayDatabase, charset: str
+) -> None:
+    create_go_database(mariadb, charset)
+    for _ in range(2):
+        result = run_app("-run-migrations", *mysql_flags(mariadb))
+        assert result.returncode == 0, result.stderr
+        assert f"revision {head_revision()}" in result.stdout
+    rows = table_rows(mariadb)
+    assert [row[0] for row in rows] == [1, 2, 3, 7]
+    for row, (note_id, created, deleted, text) in zip(rows, GO_ROWS, strict=True):
+        assert row[3] == text, note_id
+        assert row[1] == datetime.fromisoformat(created)
+        assert row[2] == (datetime.fromisoformat(deleted) if deleted else None)
+    with mariadb_admin(mariadb.name) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT CHARACTER_SET_NAME, CHARACTER_MAXIMUM_LENGTH FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = 'notes' AND column_name = 'note'",
+            (mariadb.name,),
+        )
+        assert cursor.fetchone() == ("utf8mb4", 4000)
+    # Emoji fit now, new ids follow the Go app's, and deleted rows stay deleted.
+    engine = create_engine(database_url(Settings(db_url=mariadb.url)))
+    try:
+        store = NoteStore(engine)
+        added = await store.add("now with emoji 🚀")
+        assert added.id == 8
+        assert await store.recent_texts(10) == [
+            "first note from the Go app",
+            "café crème, naïve — «latin1 fits»",
+            "x" * 255,
+            "now with emoji 🚀",
+        ]
+    finally:
+        await engine.dispose()
+
+
+async def test_migrations_create_a_missing_database(database: ThrowawayDatabase) -> None:
+    result = run_app("-run-migrations", f"-db-url={database.url}")
+    assert result.returncode == 0, result.stderr
+    assert f"revision {head_revision()}" in result.stdout
+    engine = create_engine(database_url(Settings(db_url=database.url)))
+    try:
+        store = NoteStore(engine)
+        assert await store.schema_revision() == head_revision()
+        assert await store.count_live() == 0
+    finally:
+        await engine.dispose()
+
+
+def test_three_replicas_migrating_at_once(database: ThrowawayDatabase) -> None:
+    processes = [
+        subprocess.Popen(
+            [APP, "-run-migrations", f"-db-url={database.url}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [process.communicate(timeout=120) for process in processes]
+    for process, (out, err) in zip(processes, results, strict=True):
+        assert process.returncode == 0, err
+        assert f"revision {head_revision()}" in out
+
+
+def test_failed_migration_is_one_line() -> None:
+    result = run_app("-run-migrations", "-db-host=127.0.0.1", "-db-port=1", "-db-password=s3cr3t")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "migration of mysql" in result.stderr and "s3cr3t" not in result.stderr
+
+
+def test_unreadable_password_file_is_refused(tmp_path: Path) -> None:
+    result = run_app("-run-migrations", f"-db-password-file={tmp_path / 'missing'}")
+    assert result.returncode == 2
+    assert "cannot read -db-password-file" in result.stderr
