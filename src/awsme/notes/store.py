@@ -40,7 +40,7 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, TimeoutError):
         return "the database did not answer in time"
     orig = getattr(error, "orig", None) or error
-    args = getattr(orig, "args", ())
+    args: tuple[object, ...] = tuple(getattr(orig, "args", ()))
     if len(args) == 2 and isinstance(args[0], int):  # PyMySQL: (code, message)
         reason = f"MySQL error {args[0]}: {args[1]}"
     else:
