@@ -1,0 +1,175 @@
+"""The notes routes of a real backend on loopback, on each database."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from awsme.backend.app import create_backend_app
+from awsme.settings import Settings
+from tests.databases import ThrowawayDatabase
+from tests.loopback import serve
+
+GO_SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "go-samples"
+
+
+def wait_ready(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(url + "/readyz").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{url} not ready: {httpx.get(url + '/readyz').text}")
+
+
+@pytest.fixture
+def backend_on(database: ThrowawayDatabase) -> Iterator[Any]:
+    contexts: list[Any] = []
+
+    def start(**options: Any) -> str:
+        settings = Settings(
+            mode="backend",
+            db_url=database.url,
+            run_migrations=True,
+            metadata="simulated",
+            **options,
+        )
+        context = serve(create_backend_app(settings, {}))
+        contexts.append(context)
+        url: str = context.__enter__().url
+        wait_ready(url)
+        return url
+
+    yield start
+    for context in contexts:
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def backend(backend_on: Any) -> str:
+    url: str = backend_on()
+    return url
+
+
+def live_notes(url: str) -> list[str]:
+    return [note["text"] for note in httpx.get(url + "/api/v1/notes?limit=100").json()["notes"]]
+
+
+def test_legacy_add_note_and_root(backend: str) -> None:
+    response = httpx.post(backend + "/add-note", json={"Note": "hello <b>x</b> 🚀"})
+    go = (GO_SAMPLES / "add-note-ok.http.txt").read_text()
+    assert (response.status_code, response.text) == (200, "Ok\n")
+    assert "Content-Type: text/plain; charset=utf-8" in go
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    body = httpx.get(backend + "/").json()
+    assert body["Notes"] == ["hello <b>x</b> 🚀"] and body["Error"] == ""
+
+
+def test_go_frontends_get_with_a_chunked_body(backend: str) -> None:
+    # Replay, byte for byte, what the Go frontend sends for /add-note.
+    recorded = (GO_SAMPLES / "go-frontend-requests.txt").read_text()
+    request = recorded.split("----- request as received by the backend -----\n")[2]
+    head, chunks = request.split("\n\n", 1)
+    raw = head.replace("\n", "\r\n").encode() + b"\r\n\r\n"
+    raw += chunks.rstrip("\n").replace("\n", "\r\n").encode() + b"\r\n\r\n"
+    port = int(backend.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(raw)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"\r\n\r\nOk\n")
+    assert live_notes(backend) == ["from browser"]
+
+
+def test_root_returns_the_newest_notes_oldest_first(backend_on: Any) -> None:
+    url = backend_on(notes_limit=3)
+    for number in range(5):
+        assert httpx.post(url + "/add-note", json={"Note": f"note {number}"}).status_code == 200
+    assert httpx.get(url + "/").json()["Notes"] == ["note 2", "note 3", "note 4"]
+
+
+def test_v1_create_list_delete(backend: str) -> None:
+    created = httpx.post(backend + "/api/v1/notes", json={"text": "first"})
+    assert created.status_code == 201
+    note = created.json()
+    assert set(note) == {"id", "text", "created_at"} and note["text"] == "first"
+    assert created.headers["location"] == f"/api/v1/notes/{note['id']}"
+    for number in range(4):
+        httpx.post(backend + "/api/v1/notes", json={"text": f"more {number}"})
+    page = httpx.get(backend + "/api/v1/notes?limit=2").json()
+    assert [n["text"] for n in page["notes"]] == ["more 3", "more 2"]
+    rest = httpx.get(backend + f"/api/v1/notes?limit=10&cursor={page['next_cursor']}").json()
+    assert [n["text"] for n in rest["notes"]] == ["more 1", "more 0", "first"]
+    assert rest["next_cursor"] is None
+    assert httpx.delete(backend + f"/api/v1/notes/{note['id']}").status_code == 204
+    assert httpx.delete(backend + f"/api/v1/notes/{note['id']}").status_code == 404
+    assert httpx.delete(backend + "/api/v1/notes/424242").status_code == 404
+    assert "first" not in live_notes(backend)
+
+
+def test_page_size_is_capped(backend_on: Any) -> None:
+    url = backend_on(notes_page_max=3)
+    for number in range(5):
+        httpx.post(url + "/api/v1/notes", json={"text": f"n{number}"})
+    page = httpx.get(url + "/api/v1/notes?limit=1000").json()
+    assert len(page["notes"]) == 3 and page["next_cursor"] is not None
+
+
+BAD_BODIES: list[tuple[str, bytes, int, str]] = [
+    ("empty body", b"", 400, "empty body"),
+    ("invalid JSON", b'{"Note": "x"', 400, "invalid JSON"),
+    ("not an object", b'["x"]', 400, "must be a JSON object"),
+    ("missing key", b'{"other": "x"}', 400, "missing"),
+    ("number", b'{"Note": 1}', 400, "must be a string"),
+    ("null", b'{"Note": null}', 400, "must be a string"),
+    ("list", b'{"Note": ["x"]}', 400, "must be a string"),
+    ("empty note", b'{"Note": ""}', 400, "note is empty"),
+    ("blank note", b'{"Note": "  \\t\\n "}', 400, "note is empty"),
+    ("too long", b'{"Note": "' + b"y" * 1001 + b'"}', 400, "longer than 1000"),
+    ("invalid UTF-8", b'{"Note": "\xff\xfe"}', 400, "not valid UTF-8"),
+    ("lone surrogate", b'{"Note": "\\ud800"}', 400, "lone surrogate"),
+    ("NUL", b'{"Note": "a\\u0000b"}', 400, "NUL"),
+    ("huge body", b'{"Note": "' + b"z" * 70_000 + b'"}', 413, "larger than"),
+]
+
+
+def test_bad_input_is_refused_and_stores_nothing(backend: str) -> None:
+    for case, body, status, reason in BAD_BODIES:
+        legacy = httpx.post(backend + "/add-note", content=body)
+        assert legacy.status_code == status, case
+        assert legacy.text.startswith("Error: ") and reason in legacy.text, case
+        assert legacy.text.endswith("\n") and legacy.text.count("\n") == 1, case
+        v1 = httpx.post(backend + "/api/v1/notes", content=body.replace(b'"Note"', b'"text"'))
+        assert v1.status_code == status, case
+        assert reason.replace("Note", "text") in v1.json()["error"], case
+    assert live_notes(backend) == []
+
+
+def test_bad_listing_parameters(backend: str) -> None:
+    for query in ("limit=abc", "limit=0", "limit=-1", "cursor=x", "cursor=0"):
+        response = httpx.get(backend + "/api/v1/notes?" + query)
+        assert response.status_code == 400, query
+        assert "positive whole number" in response.json()["error"], query
+
+
+def test_bad_delete_id(backend: str) -> None:
+    response = httpx.delete(backend + "/api/v1/notes/abc")
+    assert response.status_code == 400
+
+
+def test_note_of_exactly_the_limit_is_accepted(backend_on: Any) -> None:
+    url = backend_on(note_max_length=10)
+    assert httpx.post(url + "/add-note", json={"Note": "🚀" * 10}).status_code == 200
+    assert httpx.post(url + "/add-note", json={"Note": "🚀" * 11}).status_code == 400
+    assert live_notes(url) == ["🚀" * 10]
+
+
+def test_health_names_the_database(backend: str) -> None:
+    assert httpx.get(backend + "/healthz").text == "ok\n"
