@@ -10,7 +10,7 @@ import pytest
 from starlette.applications import Starlette
 
 from awsme.imds import SimulatorState, create_imds_app, load_instance_data
-from tests.databases import database, mariadb  # noqa: F401 - fixtures for every test
+from tests.databases import database, mariadb, server_database  # noqa: F401 - fixtures
 from tests.loopback import LoopbackServer, serve
 
 

@@ -32,15 +32,17 @@ def mariadb_admin(database: str | None = None) -> pymysql.connections.Connection
     return pymysql.connect(**MARIADB, database=database, charset="utf8mb4", autocommit=True)
 
 
-def postgres_admin_run(statement: str) -> None:
-    async def run() -> None:
+def postgres_admin_run(statement: str) -> int:
+    """Run one statement as the superuser; returns how many rows it gave."""
+
+    async def run() -> int:
         connection = await asyncpg.connect(**POSTGRES, database="postgres")
         try:
-            await connection.execute(statement)
+            return len(await connection.fetch(statement))
         finally:
             await connection.close()
 
-    asyncio.run(run())
+    return asyncio.run(run())
 
 
 class ThrowawayDatabase:
@@ -65,6 +67,30 @@ class ThrowawayDatabase:
         except Exception as error:
             unavailable(self.kind, error)
 
+    @property
+    def port(self) -> int:
+        return 3306 if self.kind == "mariadb" else 5432
+
+    def url_via(self, port: int) -> str:
+        """The same database, reached through another port (a proxy)."""
+        return self.url.replace(f":{self.port}/", f":{port}/")
+
+    def kill_connections(self) -> int:
+        """Close every connection to this database from the server side."""
+        if self.kind == "mariadb":
+            with mariadb_admin() as connection, connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT id FROM information_schema.processlist WHERE db = %s", (self.name,)
+                )
+                ids = [row[0] for row in cursor.fetchall()]
+                for thread_id in ids:
+                    cursor.execute(f"KILL {int(thread_id)}")
+                return len(ids)
+        return postgres_admin_run(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{self.name}' AND pid <> pg_backend_pid()"
+        )
+
     def drop(self) -> None:
         if self.kind == "mariadb":
             with mariadb_admin() as connection, connection.cursor() as cursor:
@@ -76,6 +102,15 @@ class ThrowawayDatabase:
 @pytest.fixture(params=KINDS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ThrowawayDatabase]:
     """A database name on each server (not created: migrations create it)."""
+    db = ThrowawayDatabase(request.param, tmp_path)
+    db.check_server()
+    yield db
+    db.drop()
+
+
+@pytest.fixture(params=("mariadb", "postgresql"))
+def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ThrowawayDatabase]:
+    """A database on each server that can go down (not SQLite)."""
     db = ThrowawayDatabase(request.param, tmp_path)
     db.check_server()
     yield db

@@ -19,7 +19,7 @@ from awsme.notes.store import NoteStore, NotesUnavailable, describe_error
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = 10.0
+MAX_BACKOFF = 5.0  # a database back from an outage is used within seconds
 
 
 class NotesService:

@@ -1,0 +1,76 @@
+"""A TCP proxy on 127.0.0.1 that a test can cut and restore: a database outage
+as the backend sees it (connections dropped, new ones refused), on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+
+
+class TcpProxy:
+    def __init__(self, target_port: int, *, down: bool = False) -> None:
+        self.target_port = target_port
+        self.down = down
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> TcpProxy:
+        self._thread.start()
+        if not self._ready.wait(5):
+            raise RuntimeError("proxy did not start")
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+        server.close()
+
+    async def _handle(
+        self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter
+    ) -> None:
+        if self.down:
+            client.close()
+            return
+        try:
+            upstream_reader, upstream = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            client.close()
+            return
+        self._writers |= {client, upstream}
+        await asyncio.gather(
+            self._pipe(client_reader, upstream), self._pipe(upstream_reader, client)
+        )
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+        self._writers.discard(writer)
+
+    def cut(self) -> None:
+        """Drop every open connection and refuse new ones, until restore()."""
+
+        def cut_now() -> None:
+            self.down = True
+            for writer in list(self._writers):
+                writer.transport.abort()  # a reset, as when the server goes away
+            self._writers.clear()
+
+        self._loop.call_soon_threadsafe(cut_now)
+
+    def restore(self) -> None:
+        self._loop.call_soon_threadsafe(setattr, self, "down", False)
+
+    def stop(self) -> None:
+        self.cut()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
