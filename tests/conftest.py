@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,25 @@ from starlette.applications import Starlette
 from awsme.imds import SimulatorState, create_imds_app, load_instance_data
 from tests.databases import database, mariadb, server_database  # noqa: F401 - fixtures
 from tests.loopback import LoopbackServer, serve
+
+PROXY_VARIABLES = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own folder (the embedded SQLite file lands there) and
+    with no proxy variables, so that loopback traffic never goes to a proxy."""
+    monkeypatch.chdir(tmp_path)
+    for variable in PROXY_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("NO_PROXY", "*")
 
 
 @dataclass

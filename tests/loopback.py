@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import uvicorn
 
 
@@ -48,6 +49,16 @@ class LoopbackServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+
+
+def wait_ready(url: str, timeout: float = 20) -> None:
+    """Wait until the awsme app at url says it is ready (its database connected)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(url + "/readyz").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{url} not ready: {httpx.get(url + '/readyz').text}")
 
 
 @contextlib.contextmanager

@@ -72,5 +72,14 @@ class TcpProxy:
 
     def stop(self) -> None:
         self.cut()
-        self._loop.call_soon_threadsafe(self._loop.stop)
+
+        async def shutdown() -> None:
+            current = asyncio.current_task()
+            tasks = [task for task in asyncio.all_tasks() if task is not current]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._loop.stop()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
         self._thread.join(5)

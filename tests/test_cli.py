@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from awsme.cli import main, parse_settings
+from awsme.settings import declared_settings, env_name, flag_name
 from awsme.version import VERSION
 
 
@@ -75,9 +78,15 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-help"], {}) == 0
     out = capsys.readouterr().out
-    for flag in ("-mode", "-port", "-db-password-file", "-metadata-endpoint", "-workers"):
-        assert f"  {flag} " in out or f"  {flag}\n" in out
-    assert "$AWSME_DB_PASSWORD" in out
+    for spec in declared_settings():
+        assert f"  -{flag_name(spec)}" in out, spec.name
+        assert f"${env_name(spec)}" in out, spec.name
+        assert spec.metadata["help"] in out, spec.name
+
+
+def test_version_false_does_not_print(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-version=false", "-help=false", "-mode=nope"], {}) == 2
+    assert "Version" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -89,6 +98,9 @@ def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         ([], {"AWSME_PORT": "x"}, 'invalid value "x" for AWSME_PORT'),
         (["-run-migrations=maybe"], {}, "not a boolean"),
         (["-metadata=aws"], {}, "should be one of auto, ec2"),
+        (["-metadata-endpoint=http://[::1"], {}, "not a valid URL"),
+        (["-backend-service=http://[zz]:80"], {}, "not a valid URL"),
+        (["-backend-service=http://backend:99999"], {}, "not a valid URL"),
         (["-backend-service=backend:8081"], {}, "not an http:// or https:// URL"),
         (["-fail-percent=101"], {}, "out of range"),
         (["-delay=nan"], {}, "out of range"),
@@ -100,7 +112,8 @@ def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
 def test_refusals_are_one_line(
     argv: list[str], environ: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main([*argv, "-mode=backend"], environ) == 2
+    # Were a refusal to fail, the backend would only ever see loopback and simulation.
+    assert main(["-mode=backend", "-metadata=simulated", "-host=127.0.0.1", *argv], environ) == 2
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -118,5 +131,28 @@ def test_empty_mode_without_migrations_is_unknown(capsys: pytest.CaptureFixture[
 
 
 def test_a_source_that_cannot_work_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["-mode=backend", "-metadata=ecs"], {}) == 2
+    assert main(["-mode=backend", "-metadata=ecs", "-host=127.0.0.1"], {}) == 2
     assert "ECS_CONTAINER_METADATA_URI_V4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://[::1"}, "AWS_EC2_METADATA_SERVICE_ENDPOINT"),
+        ({"ECS_CONTAINER_METADATA_URI_V4": "not a url"}, "ECS_CONTAINER_METADATA_URI_V4"),
+        ({"GCE_METADATA_HOST": "a b:c"}, "GCE_METADATA_HOST"),
+    ],
+)
+def test_malformed_endpoint_variables_are_refused(
+    environ: dict[str, str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = ["-mode=backend", "-host=127.0.0.1", f"-dmi-dir={tmp_path}"]
+    assert main(argv, environ) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("app: ") and message in err.splitlines()[-1]
+    assert "Traceback" not in err
+
+
+def test_simulator_refuses_workers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-mode=imds", "-workers=2"], {}) == 2
+    assert "-workers=1" in capsys.readouterr().err

@@ -80,7 +80,7 @@ def test_version() -> None:
 
 @pytest.mark.parametrize("flag", ["-port=abc", "-port=70000"])
 def test_bad_flag_value_is_one_line(flag: str) -> None:
-    result = run("-mode=backend", flag)
+    result = run("-mode=backend", "-metadata=simulated", "-host=127.0.0.1", flag)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
@@ -93,7 +93,7 @@ def test_unknown_mode() -> None:
 
 def test_backend_against_the_simulator_process(run_app: Any) -> None:
     imds = run_app("-mode=imds", ready_path="/latest/meta-data/")
-    backend = run_app("-mode=backend", f"-metadata-endpoint={imds}")
+    backend = run_app("-mode=backend", f"-metadata-endpoint={imds}", ready_path="/readyz")
     body = httpx.get(backend + "/").json()
     assert body["Id"] == "i-0123456789abcdef0" and body["Error"] == ""
     assert body["Instance"]["metadata"]["imds_version"] == "v2"
@@ -130,3 +130,47 @@ def test_port_in_use_is_one_line(run_app: Any) -> None:
 def test_environment_configures_the_program(run_app: Any) -> None:
     backend = run_app(env={"AWSME_MODE": "backend", "AWSME_METADATA": "simulated"})
     assert httpx.get(backend + "/version").text == VERSION + "\n"
+
+
+def test_sigterm_turns_readiness_off_then_exits_zero() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [APP, "-mode=backend", "-metadata=simulated", "-host=127.0.0.1", f"-port={port}",
+         "-shutdown-delay=1.5"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(url + "/readyz", process)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        # During the delay: not ready, but still alive and serving.
+        assert httpx.get(url + "/readyz").status_code == 503
+        assert httpx.get(url + "/livez").status_code == 200
+        assert httpx.get(url + "/").status_code == 200
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+    assert "SIGTERM: not ready any more" in (process.stderr.read() if process.stderr else "")
+
+
+def test_second_signal_exits_at_once() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [APP, "-mode=backend", "-metadata=simulated", "-host=127.0.0.1", f"-port={port}",
+         "-shutdown-delay=30"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process)  # type: ignore[arg-type]
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=5) != 0
+        assert time.monotonic() - started < 2
+    finally:
+        process.kill()

@@ -19,6 +19,7 @@ from awsme.settings import (
     declared_settings,
     env_name,
     flag_name,
+    parse_bool,
 )
 from awsme.version import VERSION
 
@@ -105,15 +106,24 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[Set
     return Settings(**values, given=frozenset(given)), namespace
 
 
+def _flag_is_on(value: str | None, name: str) -> bool:
+    if value is None:
+        return False
+    try:
+        return parse_bool(value)
+    except SettingError as error:
+        raise UsageError(f'invalid value "{value}" for flag -{name}: {error}') from None
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
     try:
         settings, namespace = parse_settings(argv, environ)
-        if namespace.help is not None:
+        if _flag_is_on(namespace.help, "help"):
             sys.stdout.write(help_text())
             return 0
-        if namespace.version is not None:
+        if _flag_is_on(namespace.version, "version"):
             print(f"Version {VERSION}")
             return 0
         return _run_mode(settings, environ)

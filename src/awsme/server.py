@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import socket
 import sys
 import time
@@ -14,13 +15,26 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from awsme.ops.shutdown import exit_zero_after_graceful_shutdown
 from awsme.settings import SettingError, Settings
 
 log = logging.getLogger("awsme")
 
 
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    # httpx logs every request at INFO; the metadata cache reports what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def build_app(settings: Settings, environ: Mapping[str, str]) -> Any:
     """The ASGI app for the settings' mode; runs in each worker process."""
+    configure_logging(settings)  # a spawned worker starts with no logging set up
     if settings.mode == "imds":
         from awsme.imds import create_imds_app, load_instance_data
 
@@ -29,11 +43,30 @@ def build_app(settings: Settings, environ: Mapping[str, str]) -> Any:
             require_token=settings.imds_require_token,
             spot_action=settings.imds_spot or None,
         )
-    if settings.mode != "backend":
-        raise SettingError(f"-mode={settings.mode} arrives with the frontend; use -mode=backend")
     from awsme.backend.app import create_backend_app
 
     return create_backend_app(settings, environ)
+
+
+def preflight(settings: Settings, environ: Mapping[str, str]) -> None:
+    """Refuse, in one line and before binding, settings that cannot work
+    (rather than failing in every worker). Raises SettingError or ValueError."""
+    if settings.mode == "imds":
+        from awsme.imds import load_instance_data
+
+        if settings.workers > 1:
+            raise SettingError(
+                "-mode=imds keeps its tokens and triggers in one process: -workers=1"
+            )
+        load_instance_data(settings.imds_data or None)
+        return
+    if settings.mode != "backend":
+        raise SettingError(f"-mode={settings.mode} arrives with the frontend; use -mode=backend")
+    from awsme.metadata.factory import build_source
+    from awsme.notes.database import database_url
+
+    database_url(settings)  # reads -db-password-file, checks -db-url
+    asyncio.run(build_source(settings, environ).aclose())
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -53,20 +86,14 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def serve(settings: Settings, environ: Mapping[str, str]) -> int:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # httpx logs every request at INFO; the metadata cache reports what matters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging(settings)
     environ = dict(environ)
     try:
-        # Build once here so that a setting that cannot work fails in one line,
-        # before binding, rather than in every worker.
-        build_app(settings, environ)
-    except (SettingError, ValueError) as error:
+        preflight(settings, environ)
+    except ValueError as error:  # SettingError included
         print(f"app: {error}", file=sys.stderr)
         return 2
+    log.debug("settings: %s", settings.redacted())
     if settings.delay:
         log.info("waiting %gs before listening (-delay)", settings.delay)
         time.sleep(settings.delay)
@@ -84,12 +111,14 @@ def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         # ClientIP must be the address the request came from, even from a proxy.
         proxy_headers=False,
         server_header=False,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
     )
     log.info("awsme %s listening on %s:%d", settings.mode, host, port)
     if settings.workers > 1:
         Multiprocess(config, sockets=[sock]).run()
         return 0
     server = uvicorn.Server(config)
+    exit_zero_after_graceful_shutdown()
     server.run(sockets=[sock])
     return 0 if server.started else 1
 

@@ -76,13 +76,13 @@ def parse_choice(*choices: str, allow_empty: bool = False) -> Callable[[str], st
 
 def parse_http_url(text: str) -> str:
     value = text.strip().rstrip("/")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingError("not an http:// or https:// URL")
     try:
-        parts.port  # noqa: B018 - raises on a port out of range or not a number
+        parts = urlsplit(value)
+        host, _port = parts.hostname, parts.port  # both raise on malformed URLs
     except ValueError:
-        raise SettingError("the URL's port is not valid") from None
+        raise SettingError("not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise SettingError("not an http:// or https:// URL")
     return value
 
 
@@ -132,6 +132,18 @@ class Settings:
     )
     delay: float = setting(
         0.0, "seconds to wait before listening", parse_float(0, 3600), metavar="SECONDS"
+    )
+    shutdown_delay: float = setting(
+        0.0,
+        "seconds to keep serving after SIGTERM while /readyz says 503 (let endpoints deregister)",
+        parse_float(0, 300),
+        metavar="SECONDS",
+    )
+    shutdown_timeout: float = setting(
+        10.0,
+        "seconds to finish in-flight requests once draining",
+        parse_float(0, 300),
+        metavar="SECONDS",
     )
     fail_percent: float = setting(
         0.0,

@@ -16,7 +16,7 @@ from awsme.backend.schemas import InstanceDocument, LegacyInfo
 from awsme.settings import Settings
 from awsme.version import VERSION
 from tests.conftest import RunningSimulator
-from tests.loopback import serve
+from tests.loopback import serve, wait_ready
 
 GO_SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "go-samples"
 GO_KEYS = [
@@ -35,6 +35,7 @@ def backend_factory(simulator: RunningSimulator) -> Iterator[Any]:
         context = serve(app)
         server = context.__enter__()
         stops.append(context)
+        wait_ready(server.url)
         return server.url
 
     yield start

@@ -111,3 +111,29 @@ async def _wait_for(condition: Any, within: float = 5.0) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition not reached in time")
+
+
+class FailingEvents:
+    """The simulator, except that spot/ answers 500."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and "/spot/" in scope["path"]:
+            await send({"type": "http.response.start", "status": 500, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self.app(scope, receive, send)
+
+
+async def test_failing_events_keep_the_metadata(simulator: Any) -> None:
+    server = LoopbackServer(FailingEvents(simulator.app)).start()
+    cache = MetadataCache(Ec2Source(server.url))
+    try:
+        snapshot = await cache.get()
+    finally:
+        await cache.aclose()
+        server.stop()
+    assert snapshot.metadata and snapshot.metadata.instance_id == "i-0123456789abcdef0"
+    assert snapshot.error and "500" in snapshot.error

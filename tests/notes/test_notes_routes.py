@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,18 +13,9 @@ import pytest
 from awsme.backend.app import create_backend_app
 from awsme.settings import Settings
 from tests.databases import ThrowawayDatabase
-from tests.loopback import serve
+from tests.loopback import serve, wait_ready
 
 GO_SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "go-samples"
-
-
-def wait_ready(url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if httpx.get(url + "/readyz").status_code == 200:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{url} not ready: {httpx.get(url + '/readyz').text}")
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from awsme.metadata.factory import build_cache
 from awsme.notes.database import MYSQL_SETTINGS, database_url
 from awsme.notes.service import NotesService
 from awsme.ops import metrics, probes
+from awsme.ops.shutdown import install_graceful_shutdown
 from awsme.replica import Replica, current_replica
 from awsme.settings import Settings
 from awsme.version import VERSION
@@ -48,6 +49,7 @@ def create_backend_app(settings: Settings, environ: Mapping[str, str] | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.cache.start()
         state.notes.start()
+        install_graceful_shutdown(app.state.probes, settings.shutdown_delay)
         try:
             yield
         finally:

@@ -111,7 +111,7 @@ def instance_document(snapshot: Snapshot, replica: Replica) -> dict[str, Any]:
             "container_ip": replica.container_ip,
         },
         "metadata": {
-            "source": meta.source if snapshot.metadata else None,
+            "source": snapshot.source,
             "imds_version": meta.imds_version,
             "local": meta.local,
             "fetched_at": fetched_at,

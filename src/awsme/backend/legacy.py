@@ -69,7 +69,7 @@ def legacy_info(
         "Version": replica.version,
         "Hostname": (meta.public_hostname if meta else None) or replica.hostname,
         "Zone": (meta.zone if meta else None) or "",
-        "Project": (meta.project or meta.provider if meta else None) or "",
+        "Project": ((meta.project or meta.provider) if meta else None) or "",
         "ContainerIP": replica.container_ip,
         "InternalIP": (meta.local_ipv4 if meta else None) or "",
         "ExternalIP": (meta.public_ipv4 if meta else None) or "",
@@ -114,17 +114,26 @@ def _text(status: int, message: str) -> Response:
     return Response(message, status_code=status, media_type="text/plain; charset=utf-8")
 
 
-@router.api_route(
+ADD_NOTE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "`Ok`: the note is committed", "content": {"text/plain": {}}},
+    400: {"description": "`Error: <reason>`; nothing stored", "content": {"text/plain": {}}},
+    413: {"description": "body too large", "content": {"text/plain": {}}},
+    503: {"description": "the database is unavailable", "content": {"text/plain": {}}},
+}
+
+
+@router.post(
     "/add-note",
-    methods=["POST", "GET"],
     response_class=Response,
-    responses={
-        200: {"description": "`Ok`: the note is committed", "content": {"text/plain": {}}},
-        400: {"description": "`Error: <reason>`; nothing stored", "content": {"text/plain": {}}},
-        413: {"description": "body too large", "content": {"text/plain": {}}},
-        503: {"description": "the database is unavailable", "content": {"text/plain": {}}},
-    },
-    summary='Add a note: {"Note": "text"} (GET with a body, as the Go frontend sends it)',
+    responses=ADD_NOTE_RESPONSES,
+    summary='Add a note: {"Note": "text"}',
+)
+@router.get(
+    "/add-note",
+    response_class=Response,
+    responses=ADD_NOTE_RESPONSES,
+    operation_id="add_note_with_a_get_body",
+    summary="Add a note with a GET and a body, as the Go frontend sends it",
 )
 async def add_note(request: Request) -> Response:
     state = request.app.state.backend

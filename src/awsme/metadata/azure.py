@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypedDict, cast
 
 import httpx
@@ -17,6 +15,7 @@ from awsme.metadata.model import (
     SpotInterruption,
 )
 from awsme.metadata.source import make_http_client
+from awsme.metadata.values import rfc1123_to_iso, text_or_none, utc_now_iso
 
 DEFAULT_BASE_URL = "http://169.254.169.254"
 INSTANCE_PATH = "/metadata/instance?api-version=2021-02-01"
@@ -109,7 +108,7 @@ class AzureSource:
                 f"Azure IMDS at {self.base_url} answered with a document "
                 f"awsme does not understand ({exc})"
             ) from exc
-        self._vm_name = _text((doc.get("compute") or {}).get("name"))
+        self._vm_name = text_or_none((doc.get("compute") or {}).get("name"))
         return metadata
 
     async def fetch_events(self) -> InstanceEvents:
@@ -122,18 +121,19 @@ class AzureSource:
         for event in cast(list[_Event], raw_events):
             if not isinstance(event, dict) or not self._concerns_me(event):
                 continue
-            event_type = _text(event.get("EventType")) or "Unknown"
-            not_before = _iso8601(_text(event.get("NotBefore")))
+            event_type = text_or_none(event.get("EventType")) or "Unknown"
+            not_before = rfc1123_to_iso(text_or_none(event.get("NotBefore")))
             if event_type == "Preempt":
-                spot = SpotInterruption(action="terminate", time=not_before or _now())
+                spot = SpotInterruption(action="terminate", time=not_before or utc_now_iso())
             else:
                 maintenance.append(
                     MaintenanceEvent(
                         code=event_type,
-                        description=_text(event.get("Description")) or f"{event_type} scheduled",
-                        state=_text(event.get("EventStatus")),
+                        description=text_or_none(event.get("Description"))
+                        or f"{event_type} scheduled",
+                        state=text_or_none(event.get("EventStatus")),
                         not_before=not_before,
-                        event_id=_text(event.get("EventId")),
+                        event_id=text_or_none(event.get("EventId")),
                     )
                 )
         return InstanceEvents(spot_interruption=spot, maintenance=tuple(maintenance))
@@ -178,43 +178,37 @@ def _to_metadata(doc: _Instance) -> InstanceMetadata:
     interface: _Interface = interfaces[0] if interfaces else {}
     addresses = (interface.get("ipv4") or {}).get("ipAddress") or []
     address: _IpAddress = addresses[0] if addresses else {}
-    location = _text(compute.get("location"))
-    zone = _text(compute.get("zone"))
+    location = text_or_none(compute.get("location"))
+    zone = text_or_none(compute.get("zone"))
     if zone and location:
         # The form Kubernetes uses in topology.kubernetes.io/zone: "westeurope-1".
         zone = f"{location}-{zone}"
-    priority = (_text(compute.get("priority")) or "").lower()
+    priority = (text_or_none(compute.get("priority")) or "").lower()
     lifecycle = {"spot": "spot", "low": "spot", "regular": "regular"}.get(priority)
-    image_parts = [_text(compute.get(key)) for key in ("publisher", "offer", "sku", "version")]
+    image_parts = [
+        text_or_none(compute.get(key)) for key in ("publisher", "offer", "sku", "version")
+    ]
     return InstanceMetadata(
         source="azure",
         provider="azure",
-        instance_id=_text(compute.get("vmId")),
-        instance_type=_text(compute.get("vmSize")),
+        instance_id=text_or_none(compute.get("vmId")),
+        instance_type=text_or_none(compute.get("vmSize")),
         image_id=":".join(p for p in image_parts if p) or None,
         region=location,
         zone=zone,
-        account_id=_text(compute.get("subscriptionId")),
-        project=_text(compute.get("resourceGroupName")),
+        account_id=text_or_none(compute.get("subscriptionId")),
+        project=text_or_none(compute.get("resourceGroupName")),
         lifecycle=lifecycle,
-        local_hostname=_text((compute.get("osProfile") or {}).get("computerName")),
+        local_hostname=text_or_none((compute.get("osProfile") or {}).get("computerName")),
         tags={
             str(tag["name"]): str(tag.get("value", ""))
             for tag in compute.get("tagsList") or []
             if tag.get("name")
         },
-        local_ipv4=_text(address.get("privateIpAddress")),
-        public_ipv4=_text(address.get("publicIpAddress")),
-        mac=_mac(_text(interface.get("macAddress"))),
+        local_ipv4=text_or_none(address.get("privateIpAddress")),
+        public_ipv4=text_or_none(address.get("publicIpAddress")),
+        mac=_mac(text_or_none(interface.get("macAddress"))),
     )
-
-
-def _text(value: Any) -> str | None:
-    """A JSON scalar as a string; None for missing or empty values (IMDS sends "")."""
-    if value is None or isinstance(value, dict | list):
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def _mac(value: str | None) -> str | None:
@@ -222,20 +216,3 @@ def _mac(value: str | None) -> str | None:
     if value is None or len(value) != 12:
         return value
     return ":".join(value[i : i + 2] for i in range(0, 12, 2)).lower()
-
-
-def _iso8601(value: str | None) -> str | None:
-    """Scheduled Events use RFC 1123 dates ("Mon, 11 Apr 2022 22:26:58 GMT")."""
-    if value is None:
-        return None
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

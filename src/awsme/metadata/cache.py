@@ -38,6 +38,7 @@ MAX_RETRY_BACKOFF = 30.0
 class Snapshot:
     """What is known at one moment: the values, their age and what went wrong."""
 
+    source: str  # the source's name, known even before it has answered
     metadata: InstanceMetadata | None
     events: InstanceEvents
     kubernetes: KubernetesInfo
@@ -70,12 +71,13 @@ class MetadataCache:
         self._events: InstanceEvents = NO_EVENTS
         self._fetched_at: float | None = None  # monotonic
         self._fetched_at_wall: float | None = None
-        self._error: str | None = None
-        self._failing_since: float | None = None
+        # What is failing ("metadata", "events") -> (why, since when); kept apart so
+        # that events answering again does not hide a failing metadata refresh.
+        self._failures: dict[str, tuple[str, float]] = {}
         self._last_attempt: float | None = None
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
-        self.fetch_count = 0  # static fetches made, for tests and metrics
+        self.fetch_count = 0  # static fetches made, for tests
 
     # -- reading ----------------------------------------------------------------
 
@@ -89,6 +91,7 @@ class MetadataCache:
         now = self._clock()
         age = None if self._fetched_at is None else now - self._fetched_at
         return Snapshot(
+            source=self.source.name,
             metadata=self._metadata,
             events=self._events,
             kubernetes=self.kubernetes,
@@ -100,13 +103,15 @@ class MetadataCache:
 
     def _describe_error(self, now: float, age: float | None) -> str | None:
         warning = self._metadata.warning if self._metadata else None
-        if self._error is None:
+        if not self._failures:
             return warning
-        if age is None or self._failing_since is None:
-            return f"metadata unavailable: {self._error}"
+        reasons = "; ".join(dict.fromkeys(why for why, _ in self._failures.values()))
+        if age is None:
+            return f"metadata unavailable: {reasons}"
+        since = min(started for _, started in self._failures.values())
         return (
-            f"metadata service failing for {now - self._failing_since:.0f}s; "
-            f"showing values fetched {age:.0f}s ago: {self._error}"
+            f"metadata service failing for {now - since:.0f}s; "
+            f"showing values fetched {age:.0f}s ago: {reasons}"
         )
 
     # -- fetching -------------------------------------------------------------
@@ -121,40 +126,39 @@ class MetadataCache:
             await self.refresh()
 
     async def refresh(self) -> bool:
-        """Fetch the static metadata and the events now; True when it worked."""
+        """Fetch the static metadata, then the events; True when the metadata came."""
         self._last_attempt = self._clock()
         self.fetch_count += 1
         try:
             metadata = await self.source.fetch()
-            events = await self.source.fetch_events()
         except MetadataError as error:
-            self._record_failure(str(error))
+            self._record_failure("metadata", str(error))
             return False
-        self._metadata, self._events = metadata, events
+        self._metadata = metadata
         self._fetched_at, self._fetched_at_wall = self._clock(), self._wall_clock()
-        self._record_success()
+        self._record_success("metadata")
+        await self.refresh_events()
         return True
 
     async def refresh_events(self) -> bool:
         try:
             self._events = await self.source.fetch_events()
         except MetadataError as error:
-            self._record_failure(str(error))
+            self._record_failure("events", str(error))
             return False
-        self._record_success()
+        self._record_success("events")
         return True
 
-    def _record_failure(self, message: str) -> None:
-        if self._error is None:
-            log.warning("metadata source %s failed: %s", self.source.name, message)
-            self._failing_since = self._clock()
-        self._error = message
+    def _record_failure(self, what: str, message: str) -> None:
+        if what not in self._failures:
+            log.warning("metadata source %s: %s failed: %s", self.source.name, what, message)
+            self._failures[what] = (message, self._clock())
+        else:
+            self._failures[what] = (message, self._failures[what][1])
 
-    def _record_success(self) -> None:
-        if self._error is not None:
-            log.info("metadata source %s answers again", self.source.name)
-        self._error = None
-        self._failing_since = None
+    def _record_success(self, what: str) -> None:
+        if self._failures.pop(what, None) is not None:
+            log.info("metadata source %s: %s answers again", self.source.name, what)
 
     # -- background -------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from awsme.metadata.model import (
     SpotInterruption,
 )
 from awsme.metadata.source import make_http_client
+from awsme.metadata.values import rfc1123_to_iso, text_or_none
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,8 @@ class Ec2Source:
                 headers={"X-aws-ec2-metadata-token-ttl-seconds": str(self._token_ttl)},
                 timeout=httpx.Timeout(self._token_timeout),
             )
-        except httpx.TimeoutException:
+        except httpx.ReadTimeout:
+            # Connected, but the answer never came back: the hop limit drops it.
             self._fall_back_to_v1(HOP_LIMIT_HINT.format(url=url))
             return None
         except httpx.HTTPError as error:
@@ -149,31 +151,30 @@ class Ec2Source:
         """The text at /latest/<path>, or None when the service says 404."""
         if path.startswith(FORBIDDEN_PREFIXES):
             raise ValueError(f"awsme never reads credentials from the metadata service: {path}")
-        for attempt in (1, 2):
-            token = await self._get_token()
-            headers = {"X-aws-ec2-metadata-token": token} if token else None
-            try:
-                response = await self._client.get("/latest/" + path, headers=headers)
-            except httpx.HTTPError as error:
-                raise MetadataError(
-                    f"EC2 metadata service at {self.base_url} unreachable: {_describe(error)}"
-                ) from None
-            if response.status_code == 401 and attempt == 1:
-                # The token expired early, the service restarted, or v1 became forbidden.
-                self._forget_token()
-                continue
-            if response.status_code == 404:
-                return None
-            if response.status_code == 401:
-                raise MetadataError(
-                    "EC2 metadata service refused the request (401): a token is required"
-                )
-            if response.status_code != 200:
-                raise MetadataError(
-                    f"EC2 metadata service answered {response.status_code} for {path}"
-                )
-            return response.text
-        raise AssertionError("unreachable")
+        response = await self._request(path)
+        if response.status_code == 401:
+            # The token expired early, the service restarted, or v1 became forbidden.
+            self._forget_token()
+            response = await self._request(path)
+        if response.status_code == 404:
+            return None
+        if response.status_code == 401:
+            raise MetadataError(
+                "EC2 metadata service refused the request (401): a token is required"
+            )
+        if response.status_code != 200:
+            raise MetadataError(f"EC2 metadata service answered {response.status_code} for {path}")
+        return response.text
+
+    async def _request(self, path: str) -> httpx.Response:
+        token = await self._get_token()
+        headers = {"X-aws-ec2-metadata-token": token} if token else None
+        try:
+            return await self._client.get("/latest/" + path, headers=headers)
+        except httpx.HTTPError as error:
+            raise MetadataError(
+                f"EC2 metadata service at {self.base_url} unreachable: {_describe(error)}"
+            ) from None
 
     async def _get_json(self, path: str) -> Any:
         text = await self._get(path)
@@ -212,7 +213,7 @@ class Ec2Source:
             "security_groups": "meta-data/security-groups",
         }
         texts = await asyncio.gather(*(self._get(path) for path in simple.values()))
-        values = {key: _clean(text) for key, text in zip(simple, texts, strict=True)}
+        values = {key: text_or_none(text) for key, text in zip(simple, texts, strict=True)}
         identity, iam_info, tags = await asyncio.gather(
             self._get_json("dynamic/instance-identity/document"),
             self._get_json("meta-data/iam/info"),
@@ -238,16 +239,16 @@ class Ec2Source:
             public_ipv4=values["public_ipv4"],
             zone=values["zone"],
             zone_id=values["zone_id"],
-            region=values["region"] or _str_or_none(identity.get("region")),
+            region=values["region"] or text_or_none(identity.get("region")),
             partition=values["partition"],
             mac=values["mac"],
-            vpc_id=_clean(vpc_id),
-            subnet_id=_clean(subnet_id),
+            vpc_id=text_or_none(vpc_id),
+            subnet_id=text_or_none(subnet_id),
             security_groups=tuple(groups.split()) if groups else (),
             lifecycle=values["lifecycle"],
-            account_id=_str_or_none(identity.get("accountId")),
+            account_id=text_or_none(identity.get("accountId")),
             instance_profile_arn=(
-                _str_or_none(iam_info.get("InstanceProfileArn"))
+                text_or_none(iam_info.get("InstanceProfileArn"))
                 if isinstance(iam_info, dict)
                 else None
             ),
@@ -279,25 +280,15 @@ class Ec2Source:
             MaintenanceEvent(
                 code=str(event.get("Code", "")),
                 description=str(event.get("Description", "")),
-                state=_str_or_none(event.get("State")),
-                not_before=_str_or_none(event.get("NotBefore")),
-                not_after=_str_or_none(event.get("NotAfter")),
-                event_id=_str_or_none(event.get("EventId")),
+                state=text_or_none(event.get("State")),
+                not_before=rfc1123_to_iso(text_or_none(event.get("NotBefore"))),
+                not_after=rfc1123_to_iso(text_or_none(event.get("NotAfter"))),
+                event_id=text_or_none(event.get("EventId")),
             )
             for event in (scheduled if isinstance(scheduled, list) else [])
             if isinstance(event, dict)
         )
         return InstanceEvents(spot_interruption=spot, maintenance=maintenance)
-
-
-def _clean(text: str | None) -> str | None:
-    if text is None:
-        return None
-    return text.strip() or None
-
-
-def _str_or_none(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
 
 
 def _describe(error: httpx.HTTPError) -> str:

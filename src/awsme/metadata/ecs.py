@@ -14,6 +14,7 @@ import httpx
 
 from awsme.metadata.model import NO_EVENTS, InstanceEvents, InstanceMetadata, MetadataError
 from awsme.metadata.source import make_http_client
+from awsme.metadata.values import text_or_none
 
 ENV_VAR = "ECS_CONTAINER_METADATA_URI_V4"
 
@@ -115,38 +116,30 @@ def _to_metadata(container: _Container, task: _Task) -> InstanceMetadata:
     networks = container.get("Networks") or []
     network: _Network = networks[0] if networks else {}
     addresses = network.get("IPv4Addresses") or []
-    task_arn = _text(task.get("TaskARN"))
+    task_arn = text_or_none(task.get("TaskARN"))
     arn = _parse_arn(task_arn)
-    zone = _text(task.get("AvailabilityZone"))
+    zone = text_or_none(task.get("AvailabilityZone"))
     region = arn.get("region") or _region_from_zone(zone)
     return InstanceMetadata(
         source="ecs",
         provider="aws",
         project="aws",
-        cluster=_cluster_name(_text(task.get("Cluster"))),
+        cluster=_cluster_name(text_or_none(task.get("Cluster"))),
         task_arn=task_arn,
-        task_family=_text(task.get("Family")),
-        task_revision=_text(task.get("Revision")),
-        launch_type=_text(task.get("LaunchType")),
+        task_family=text_or_none(task.get("Family")),
+        task_revision=text_or_none(task.get("Revision")),
+        launch_type=text_or_none(task.get("LaunchType")),
         zone=zone,
         region=region,
         partition=arn.get("partition"),
         account_id=arn.get("account"),
-        container_id=_text(container.get("DockerId")),
-        container_name=_text(container.get("Name")),
-        container_image=_text(container.get("Image")),
-        local_ipv4=_text(addresses[0]) if addresses else None,
-        local_hostname=_text(network.get("PrivateDNSName")),
-        mac=_text(network.get("MACAddress")),
+        container_id=text_or_none(container.get("DockerId")),
+        container_name=text_or_none(container.get("Name")),
+        container_image=text_or_none(container.get("Image")),
+        local_ipv4=text_or_none(addresses[0]) if addresses else None,
+        local_hostname=text_or_none(network.get("PrivateDNSName")),
+        mac=text_or_none(network.get("MACAddress")),
     )
-
-
-def _text(value: object) -> str | None:
-    """A JSON scalar as a string; None for missing or empty values."""
-    if value is None or isinstance(value, dict | list):
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def _parse_arn(arn: str | None) -> dict[str, str]:

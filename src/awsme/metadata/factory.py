@@ -6,6 +6,8 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+import httpx
+
 from awsme.metadata.azure import DEFAULT_BASE_URL as AZURE_ENDPOINT
 from awsme.metadata.azure import AzureSource
 from awsme.metadata.cache import MetadataCache
@@ -19,9 +21,12 @@ from awsme.metadata.kubernetes import read_kubernetes_info
 from awsme.metadata.local import LocalSource
 from awsme.metadata.simulated import simulated_source
 from awsme.metadata.source import MetadataSource, make_http_client
-from awsme.settings import SettingError, Settings
+from awsme.settings import SettingError, Settings, parse_http_url
 
 log = logging.getLogger(__name__)
+
+EC2_ENDPOINT_VARIABLE = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
+ECS_ENDPOINT_VARIABLE = "ECS_CONTAINER_METADATA_URI_V4"
 
 
 def _is_true(value: str | None) -> bool:
@@ -41,36 +46,53 @@ def resolve_source_name(settings: Settings, environ: Mapping[str, str]) -> str:
     return detection.source
 
 
+def _from_environment(environ: Mapping[str, str], variable: str) -> str:
+    """An endpoint from the environment, checked like a flag ("" when unset)."""
+    raw = environ.get(variable, "").strip()
+    if not raw:
+        return ""
+    try:
+        return parse_http_url(raw)
+    except SettingError as error:
+        raise SettingError(f'invalid value "{raw}" for {variable}: {error}') from None
+
+
 def build_source(settings: Settings, environ: Mapping[str, str]) -> MetadataSource:
     """The source the settings ask for; SettingError when it cannot be built."""
     name = resolve_source_name(settings, environ)
-    timeout = settings.metadata_timeout
     endpoint = settings.metadata_endpoint
+
+    def client(base: str) -> httpx.AsyncClient:
+        return make_http_client(base, read_timeout=settings.metadata_timeout)
+
     if name == "ec2":
         disabled = _is_true(environ.get("AWS_EC2_METADATA_DISABLED"))
+        base = endpoint or _from_environment(environ, EC2_ENDPOINT_VARIABLE) or EC2_ENDPOINT
         return Ec2Source(
-            endpoint or environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or EC2_ENDPOINT,
+            base,
+            client=client(base),
             allow_v1=not _is_true(environ.get("AWS_EC2_METADATA_V1_DISABLED")),
             disabled_reason=(
                 "the EC2 metadata source is disabled by AWS_EC2_METADATA_DISABLED=true"
                 if disabled
                 else None
             ),
-            timeout=timeout,
         )
     if name == "ecs":
-        base = endpoint or environ.get("ECS_CONTAINER_METADATA_URI_V4", "")
+        base = endpoint or _from_environment(environ, ECS_ENDPOINT_VARIABLE)
         if not base:
-            raise SettingError(
-                "-metadata=ecs needs ECS_CONTAINER_METADATA_URI_V4 or -metadata-endpoint"
-            )
-        return EcsSource(base, client=make_http_client(base, read_timeout=timeout))
+            raise SettingError(f"-metadata=ecs needs {ECS_ENDPOINT_VARIABLE} or -metadata-endpoint")
+        return EcsSource(base, client=client(base))
     if name == "gce":
         base = endpoint or gce_base_url(environ)
-        return GceSource(base, client=make_http_client(base, read_timeout=timeout))
+        try:
+            base = parse_http_url(base)
+        except SettingError as error:
+            raise SettingError(f"invalid GCE_METADATA_HOST: {error}") from None
+        return GceSource(base, client=client(base))
     if name == "azure":
         base = endpoint or AZURE_ENDPOINT
-        return AzureSource(base, client=make_http_client(base, read_timeout=timeout))
+        return AzureSource(base, client=client(base))
     if name == "simulated":
         return simulated_source(settings.imds_data or None)
     return LocalSource()

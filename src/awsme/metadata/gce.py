@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
 
 import httpx
@@ -18,6 +17,7 @@ from awsme.metadata.model import (
     SpotInterruption,
 )
 from awsme.metadata.source import make_http_client
+from awsme.metadata.values import text_or_none, utc_now_iso
 
 DEFAULT_BASE_URL = "http://metadata.google.internal"
 HOST_ENV_VAR = "GCE_METADATA_HOST"
@@ -106,7 +106,7 @@ class GceSource:
                 f"the GCE metadata server at {self.base_url} did not answer with a JSON object"
             )
         try:
-            return _to_metadata(cast(_Instance, doc), _text(project))
+            return _to_metadata(cast(_Instance, doc), text_or_none(project))
         except (AttributeError, TypeError, IndexError) as exc:
             raise MetadataError(
                 f"the GCE metadata server at {self.base_url} answered with a document "
@@ -126,8 +126,7 @@ class GceSource:
         spot = None
         if (preempted or "").strip().upper() == "TRUE":
             # GCE gives no time for a preemption: it is happening now (30 s notice).
-            now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-            spot = SpotInterruption(action="terminate", time=now)
+            spot = SpotInterruption(action="terminate", time=utc_now_iso())
         return InstanceEvents(spot_interruption=spot, maintenance=events)
 
     async def aclose(self) -> None:
@@ -176,30 +175,22 @@ def _to_metadata(doc: _Instance, project: str | None) -> InstanceMetadata:
     return InstanceMetadata(
         source="gce",
         provider="gcp",
-        instance_id=_text(doc.get("id")),
-        local_hostname=_text(doc.get("hostname")) or _text(doc.get("name")),
+        instance_id=text_or_none(doc.get("id")),
+        local_hostname=text_or_none(doc.get("hostname")) or text_or_none(doc.get("name")),
         zone=zone,
         region=zone.rsplit("-", 1)[0] if zone and "-" in zone else None,
         instance_type=_last_segment(doc.get("machineType")),
-        image_id=_text(doc.get("image")),
-        local_ipv4=_text(interface.get("ip")),
-        public_ipv4=_text(access_configs[0].get("externalIp")) if access_configs else None,
-        mac=_text(interface.get("mac")),
+        image_id=text_or_none(doc.get("image")),
+        local_ipv4=text_or_none(interface.get("ip")),
+        public_ipv4=text_or_none(access_configs[0].get("externalIp")) if access_configs else None,
+        mac=text_or_none(interface.get("mac")),
         lifecycle=lifecycle,
         tags={str(tag): "" for tag in doc.get("tags") or []},
         project=project,
     )
 
 
-def _text(value: Any) -> str | None:
-    """A JSON scalar as a string; None for missing or empty values."""
-    if value is None or isinstance(value, dict | list):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
 def _last_segment(value: Any) -> str | None:
     """The name at the end of a resource path: projects/123/zones/us-central1-a."""
-    text = _text(value)
+    text = text_or_none(value)
     return (text.rsplit("/", 1)[-1] or None) if text else None

@@ -26,7 +26,7 @@ class InstanceMetadata:
     zone_id: str | None = None
     region: str | None = None
     partition: str | None = None
-    project: str | None = None  # GCE project id; "aws"/"azure" style label elsewhere
+    project: str | None = None  # GCE project id, Azure resource group; None on AWS
     mac: str | None = None
     vpc_id: str | None = None
     subnet_id: str | None = None

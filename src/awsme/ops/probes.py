@@ -50,17 +50,20 @@ def _answer(failures: list[str]) -> PlainTextResponse:
 
 
 @router.get("/healthz", summary="200 when this role can do its job, else 503 and why")
+@router.head("/healthz", include_in_schema=False)
 async def healthz(request: Request) -> PlainTextResponse:
     probes: Probes = request.app.state.probes
     return _answer(await probes.failures())
 
 
 @router.get("/livez", summary="200 while the process can serve, whatever its dependencies do")
+@router.head("/livez", include_in_schema=False)
 async def livez() -> PlainTextResponse:
     return PlainTextResponse("ok\n")
 
 
 @router.get("/readyz", summary="like /healthz, and 503 as soon as shutdown has begun")
+@router.head("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> PlainTextResponse:
     probes: Probes = request.app.state.probes
     if probes.shutting_down:
@@ -69,5 +72,6 @@ async def readyz(request: Request) -> PlainTextResponse:
 
 
 @router.get("/version", summary="the version, as text")
+@router.head("/version", include_in_schema=False)
 async def version() -> PlainTextResponse:
     return PlainTextResponse(VERSION + "\n")

@@ -1,0 +1,74 @@
+"""Graceful shutdown in podinfo's order.
+
+On SIGTERM or SIGINT: /readyz turns 503 at once, the process keeps serving for
+-shutdown-delay seconds (so that load balancers and Kubernetes endpoints stop
+sending it traffic), then uvicorn stops accepting and finishes in-flight
+requests within -shutdown-timeout. A second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from awsme.ops.probes import Probes
+
+log = logging.getLogger(__name__)
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+EXIT_FORCED = 1
+
+
+def install_graceful_shutdown(probes: Probes, delay: float) -> None:
+    """Wrap the server's signal handlers (call from the app's startup).
+
+    uvicorn has installed its own handlers by then; ours run first and hand the
+    signal on after the delay. Outside the main thread (tests serving an app in
+    a thread) there are no signals to catch.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for sig in SIGNALS:
+        server_handler = signal.getsignal(sig)
+        if callable(server_handler):
+            signal.signal(sig, _handler(probes, delay, loop, server_handler))
+
+
+def _handler(
+    probes: Probes,
+    delay: float,
+    loop: asyncio.AbstractEventLoop,
+    server_handler: Callable[[int, FrameType | None], Any],
+) -> Callable[[int, FrameType | None], None]:
+    def on_signal(sig: int, frame: FrameType | None) -> None:
+        if probes.shutting_down:
+            log.warning("second %s: exiting at once", signal.Signals(sig).name)
+            os._exit(EXIT_FORCED)
+        probes.shutting_down = True
+        log.info(
+            "%s: not ready any more; serving %gs more, then draining",
+            signal.Signals(sig).name,
+            delay,
+        )
+        loop.call_soon_threadsafe(loop.call_later, delay, server_handler, sig, frame)
+
+    return on_signal
+
+
+def exit_zero_after_graceful_shutdown() -> None:
+    """uvicorn re-raises the signal it stopped on once it has drained; by then the
+    shutdown was orderly, so let the process end with status 0 rather than die
+    by the signal (call before the server runs, in the process that runs it)."""
+
+    def exit_zero(sig: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    for sig in SIGNALS:
+        signal.signal(sig, exit_zero)
