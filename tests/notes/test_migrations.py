@@ -4,7 +4,6 @@ note kept, twice in a row, and from three processes at the same moment."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -15,8 +14,7 @@ from awsme.notes.migrate import head_revision
 from awsme.notes.store import NoteStore
 from awsme.settings import Settings
 from tests.databases import ThrowawayDatabase, mariadb_admin
-
-APP = str(Path(sys.executable).parent / "app")
+from tests.processes import APP
 
 # gorm v1's DDL for the Go app's Note model (see go-samples/gorm-notes-table.txt);
 # the charset is what the server defaulted to where the Go app ran.

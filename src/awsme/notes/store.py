@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -51,6 +52,22 @@ def describe_error(error: BaseException) -> str:
 LIVE = notes.c.deleted_at.is_(None)
 
 
+def newest_live(*columns: Any) -> Select[Any]:
+    """Live notes, newest first.
+
+    On MySQL/MariaDB the primary key is named: given the (deleted_at, id) index,
+    MariaDB reads every live note above a cursor (175 ms at 200,000 rows instead
+    of 0.5 ms). Walking the primary key backwards skips only deleted rows, which
+    are rare. PostgreSQL and SQLite use the (deleted_at, id) index well.
+    """
+    return (
+        select(*columns)
+        .with_hint(notes, "USE INDEX (PRIMARY)", dialect_name="mysql")
+        .where(LIVE)
+        .order_by(notes.c.id.desc())
+    )
+
+
 class NoteStore:
     def __init__(self, engine: AsyncEngine, *, timeout: float = 3.0) -> None:
         self.engine = engine
@@ -90,7 +107,7 @@ class NoteStore:
 
     async def recent_texts(self, limit: int) -> list[str]:
         """The newest `limit` live notes, oldest first (the Go app's `Notes`)."""
-        query = select(notes.c.note).where(LIVE).order_by(notes.c.id.desc()).limit(limit)
+        query = newest_live(notes.c.note).limit(limit)
         async with self._connection() as connection:
             rows = (await connection.execute(query)).scalars().all()
         return [text or "" for text in reversed(rows)]
@@ -101,10 +118,10 @@ class NoteStore:
         Keyset pagination: the index on (deleted_at, id) makes every page cost the
         same at any table size; one extra row says whether another page exists.
         """
-        query = select(notes.c.id, notes.c.note, notes.c.created_at).where(LIVE)
+        query = newest_live(notes.c.id, notes.c.note, notes.c.created_at)
         if before is not None:
             query = query.where(notes.c.id < before)
-        query = query.order_by(notes.c.id.desc()).limit(limit + 1)
+        query = query.limit(limit + 1)
         async with self._connection() as connection:
             rows = (await connection.execute(query)).all()
         page = [Note(id=row.id, text=row.note or "", created_at=row.created_at) for row in rows]
