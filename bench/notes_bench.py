@@ -70,7 +70,6 @@ async def grow_to(store: NoteStore, rows: int) -> None:
 
 
 async def measure(store: NoteStore, size: int) -> dict[str, Any]:
-    newest_page, cursor = await store.page(20)
     async with store.engine.connect() as connection:
         middle = await connection.scalar(text("SELECT MAX(id) DIV 2 FROM notes"))
     return {
