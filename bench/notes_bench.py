@@ -76,7 +76,7 @@ async def measure(store: NoteStore, size: int) -> dict[str, Any]:
         "rows": size,
         "first page (20)": await timed(lambda: store.page(20), LIST_RUNS),
         "deep page (20)": await timed(lambda: store.page(20, int(middle)), LIST_RUNS),
-        "GET / notes (100)": await timed(lambda: store.recent_texts(100), LIST_RUNS),
+        "GET / notes (100)": await timed(lambda: store.recent(100), LIST_RUNS),
         "inserts/s (1 conn)": await insert_rate(store, INSERTS // 4, 1),
         f"inserts/s ({CONCURRENCY} tasks)": await insert_rate(store, INSERTS, CONCURRENCY),
     }

@@ -83,3 +83,20 @@ class TcpProxy:
 
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
         self._thread.join(5)
+
+
+class RoundRobinProxy(TcpProxy):
+    """A per-connection load balancer (like a Kubernetes Service or an L4 proxy):
+    each new connection goes to the next of `target_ports`."""
+
+    def __init__(self, target_ports: list[int]) -> None:
+        super().__init__(target_ports[0])
+        self.target_ports = target_ports
+        self.connections = 0
+
+    async def _handle(
+        self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter
+    ) -> None:
+        self.target_port = self.target_ports[self.connections % len(self.target_ports)]
+        self.connections += 1
+        await super()._handle(client_reader, client)

@@ -96,7 +96,7 @@ async def test_go_database_is_adopted_with_every_note(
         store = NoteStore(engine)
         added = await store.add("now with emoji 🚀")
         assert added.id == 8
-        assert await store.recent_texts(10) == [
+        assert [n.text for n in await store.recent(10)] == [
             "first note from the Go app",
             "café crème, naïve — «latin1 fits»",
             "x" * 255,

@@ -42,16 +42,16 @@ async def store(database: ThrowawayDatabase) -> AsyncIterator[NoteStore]:
 async def test_text_round_trips_byte_for_byte(store: NoteStore) -> None:
     added = [await store.add(text) for text in TRICKY]
     assert [note.text for note in added] == TRICKY
-    assert await store.recent_texts(100) == TRICKY
+    assert [n.text for n in await store.recent(100)] == TRICKY
     page, _ = await store.page(len(TRICKY))
     assert [note.text for note in reversed(page)] == TRICKY
 
 
-async def test_recent_texts_are_the_newest_oldest_first(store: NoteStore) -> None:
+async def test_recent_notes_are_the_newest_oldest_first(store: NoteStore) -> None:
     for number in range(7):
         await store.add(f"note {number}")
-    assert await store.recent_texts(3) == ["note 4", "note 5", "note 6"]
-    assert await store.recent_texts(0) == []
+    assert [n.text for n in await store.recent(3)] == ["note 4", "note 5", "note 6"]
+    assert [n.text for n in await store.recent(0)] == []
 
 
 async def test_keyset_pages_cover_everything_once(store: NoteStore) -> None:
@@ -74,7 +74,7 @@ async def test_soft_delete(store: NoteStore) -> None:
     assert await store.delete(gone.id) is True
     assert await store.delete(gone.id) is False  # already deleted: unknown
     assert await store.delete(999_999) is False
-    assert await store.recent_texts(10) == ["keep"]
+    assert [n.text for n in await store.recent(10)] == ["keep"]
     page, _ = await store.page(10)
     assert [note.id for note in page] == [keep.id]
     assert await store.count_live() == 1

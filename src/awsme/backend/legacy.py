@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from awsme.backend.instance import instance_document
 from awsme.backend.schemas import LegacyInfo
 from awsme.metadata.cache import Snapshot
-from awsme.notes.store import NotesUnavailable
+from awsme.notes.store import Note, NotesUnavailable
 from awsme.notes.validation import NoteRejected, parse_note, read_body
 from awsme.replica import Replica
 
@@ -59,7 +59,7 @@ def dump_request(request: Request) -> str:
 
 
 def legacy_info(
-    snapshot: Snapshot, replica: Replica, request: Request, notes: list[str], error: str
+    snapshot: Snapshot, replica: Replica, request: Request, notes: list[Note], error: str
 ) -> dict[str, Any]:
     meta = snapshot.metadata
     errors = [message for message in (snapshot.error, error) if message]
@@ -76,9 +76,10 @@ def legacy_info(
         "LBRequest": dump_request(request),
         "ClientIP": request.client.host if request.client else "",
         "Local": bool(meta and meta.local),
-        "Notes": notes,
+        "Notes": [note.text for note in notes],
         "Error": "; ".join(errors),
         "Instance": instance_document(snapshot, replica),
+        "NoteItems": [note.as_json() for note in notes],
     }
 
 
@@ -102,7 +103,7 @@ async def get_root(request: Request) -> Response:
         )
     snapshot = await state.cache.get()
     try:
-        notes, error = await state.notes.usable_store().recent_texts(state.settings.notes_limit), ""
+        notes, error = await state.notes.usable_store().recent(state.settings.notes_limit), ""
     except NotesUnavailable as unavailable:
         # The metadata is still worth showing: answer 200 and say what is missing.
         notes, error = [], f"notes unavailable: {unavailable}"

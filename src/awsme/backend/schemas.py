@@ -26,6 +26,15 @@ class LegacyInfo(BaseModel):
     Instance: InstanceDocument | None = Field(
         default=None, description="the same values as /api/v1/instance, for the new frontend"
     )
+    NoteItems: list[NoteItem] | None = Field(
+        default=None, description="the same notes as Notes, with their ids (to delete them)"
+    )
+
+
+class NoteItem(BaseModel):
+    id: int
+    text: str
+    created_at: str | None
 
 
 class Placement(BaseModel):

@@ -105,12 +105,14 @@ class NoteStore:
         # The transaction has committed here: only now is the note acknowledged.
         return Note(id=int(key[0]), text=text, created_at=now)
 
-    async def recent_texts(self, limit: int) -> list[str]:
-        """The newest `limit` live notes, oldest first (the Go app's `Notes`)."""
-        query = newest_live(notes.c.note).limit(limit)
+    async def recent(self, limit: int) -> list[Note]:
+        """The newest `limit` live notes, oldest first (the Go app's `Notes` order)."""
+        query = newest_live(notes.c.id, notes.c.note, notes.c.created_at).limit(limit)
         async with self._connection() as connection:
-            rows = (await connection.execute(query)).scalars().all()
-        return [text or "" for text in reversed(rows)]
+            rows = (await connection.execute(query)).all()
+        return [Note(id=row.id, text=row.note or "", created_at=row.created_at) for row in rows][
+            ::-1
+        ]
 
     async def page(self, limit: int, before: int | None = None) -> tuple[list[Note], int | None]:
         """Live notes newest first, `limit` of them, with ids below `before`.
