@@ -12,9 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-## make run: the backend on http://127.0.0.1:8080 with simulated EC2 metadata, no server needed
+## make run: the card on http://127.0.0.1:8080 (backend on 8081), simulated EC2 metadata, no server needed
 run: $(STAMP)
-	$(BIN)/app -mode=backend -metadata=simulated -host=127.0.0.1 -port=8080
+	$(BIN)/app -mode=standalone -metadata=simulated -host=127.0.0.1 -port=8080 -backend-port=8081
 
 ## make test: lint, type checks, then every test
 test: lint typecheck

@@ -43,6 +43,10 @@ def build_app(settings: Settings, environ: Mapping[str, str]) -> Any:
             require_token=settings.imds_require_token,
             spot_action=settings.imds_spot or None,
         )
+    if settings.mode == "frontend":
+        from awsme.frontend.app import create_frontend_app
+
+        return create_frontend_app(settings)
     from awsme.backend.app import create_backend_app
 
     return create_backend_app(settings, environ)
@@ -60,8 +64,10 @@ def preflight(settings: Settings, environ: Mapping[str, str]) -> None:
             )
         load_instance_data(settings.imds_data or None)
         return
-    if settings.mode != "backend":
-        raise SettingError(f"-mode={settings.mode} arrives with the frontend; use -mode=backend")
+    if settings.mode == "frontend":
+        return  # every frontend setting was checked when parsed
+    if settings.mode == "standalone" and settings.workers > 1:
+        raise SettingError("-mode=standalone runs in one process: -workers=1")
     from awsme.metadata.factory import build_source
     from awsme.notes.database import database_url
 
@@ -85,6 +91,19 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        # ClientIP must be the address the request came from, even from a proxy.
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
+        **options,
+    )
+
+
 def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     configure_logging(settings)
     environ = dict(environ)
@@ -97,23 +116,24 @@ def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     if settings.delay:
         log.info("waiting %gs before listening (-delay)", settings.delay)
         time.sleep(settings.delay)
-    host, port = settings.listen_host, settings.port
-    try:
-        sock = _bind(host, port)
-    except OSError as error:
-        print(f"app: cannot listen on {host}:{port}: {error.strerror}", file=sys.stderr)
-        return 1
-    config = uvicorn.Config(
-        functools.partial(build_app, settings, environ),
-        factory=True,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        # ClientIP must be the address the request came from, even from a proxy.
-        proxy_headers=False,
-        server_header=False,
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
-    )
-    log.info("awsme %s listening on %s:%d", settings.mode, host, port)
+    host = settings.listen_host
+    ports = [settings.port] + ([settings.backend_port] if settings.mode == "standalone" else [])
+    sockets = []
+    for port in ports:
+        try:
+            sockets.append(_bind(host, port))
+        except OSError as error:
+            print(f"app: cannot listen on {host}:{port}: {error.strerror}", file=sys.stderr)
+            return 1
+    if settings.mode == "standalone":
+        from awsme.standalone import run_standalone
+
+        return run_standalone(
+            settings, environ, frontend_socket=sockets[0], backend_socket=sockets[1]
+        )
+    sock = sockets[0]
+    config = uvicorn_config(functools.partial(build_app, settings, environ), settings, factory=True)
+    log.info("awsme %s listening on %s:%d", settings.mode, host, settings.port)
     if settings.workers > 1:
         Multiprocess(config, sockets=[sock]).run()
         return 0

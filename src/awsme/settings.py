@@ -8,6 +8,7 @@ text and parser; the command line (`-name`, `--name`) and the environment
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +93,26 @@ def parse_optional_http_url(text: str) -> str:
 
 parse_port = parse_int(1, 65535)
 
+_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+_COLOR = re.compile(r"#[0-9a-fA-F]{3}|#[0-9a-fA-F]{6}|[a-zA-Z]{3,20}")
+
+
+def parse_path_prefix(text: str) -> str:
+    value = text.strip().rstrip("/")
+    if value and not value.startswith("/"):
+        value = "/" + value
+    if value and not _PREFIX.fullmatch(value):
+        raise SettingError("should be a path like /awsme (letters, digits, . _ ~ -)")
+    return value
+
+
+def parse_color(text: str) -> str:
+    value = text.strip()
+    # It ends up in a stylesheet: only plain colours, nothing that could escape it.
+    if value and not _COLOR.fullmatch(value):
+        raise SettingError("should be #rgb, #rrggbb or a CSS colour name")
+    return value
+
 
 def setting(
     default: Any,
@@ -124,6 +145,42 @@ class Settings:
     port: int = setting(8080, "listen port", parse_port, metavar="PORT")
     backend_service: str = setting(
         "http://127.0.0.1:8081", "URL of the backend (frontend)", parse_http_url, metavar="URL"
+    )
+    backend_keepalive: bool = setting(
+        False,
+        "frontend: reuse connections to the backend (faster; but a per-connection balancer "
+        "then keeps sending this frontend to the same replica)",
+        parse_bool,
+    )
+    backend_connect_timeout: float = setting(
+        1.0,
+        "frontend: seconds to connect to the backend",
+        parse_float(0.05, 60),
+        metavar="SECONDS",
+    )
+    backend_timeout: float = setting(
+        3.0,
+        "frontend: seconds to wait for the backend's answer",
+        parse_float(0.05, 300),
+        metavar="SECONDS",
+    )
+    path_prefix: str = setting(
+        "",
+        "frontend: serve the pages under this path (behind an ingress), e.g. /awsme",
+        parse_path_prefix,
+        metavar="PATH",
+    )
+    ui_color: str = setting(
+        "",
+        "frontend: the banner colour (#rrggbb or a CSS colour name; default: from the version)",
+        parse_color,
+        metavar="COLOR",
+    )
+    refresh_interval: float = setting(
+        1.0,
+        "frontend: seconds between polls when auto-refresh is on",
+        parse_float(0.2, 60),
+        metavar="SECONDS",
     )
     backend_port: int = setting(8081, "backend port in standalone mode", parse_port, metavar="PORT")
     workers: int = setting(1, "server processes sharing the port", parse_int(1, 64), metavar="N")

@@ -15,7 +15,7 @@ from awsme.metadata.factory import build_cache
 from awsme.notes.database import MYSQL_SETTINGS, database_url
 from awsme.notes.service import NotesService
 from awsme.ops import metrics, probes
-from awsme.ops.shutdown import install_graceful_shutdown
+from awsme.ops.shutdown import Shutdown, install_graceful_shutdown
 from awsme.replica import Replica, current_replica
 from awsme.settings import Settings
 from awsme.version import VERSION
@@ -38,8 +38,14 @@ def build_notes_service(settings: Settings) -> NotesService:
     )
 
 
-def create_backend_app(settings: Settings, environ: Mapping[str, str] | None = None) -> FastAPI:
-    """Build the backend; raises SettingError when the settings cannot work."""
+def create_backend_app(
+    settings: Settings,
+    environ: Mapping[str, str] | None = None,
+    shutdown: Shutdown | None = None,
+) -> FastAPI:
+    """Build the backend; raises SettingError when the settings cannot work.
+
+    With `shutdown` given, the caller handles signals (standalone mode)."""
     environ = os.environ if environ is None else environ
     state = BackendState(
         settings, build_cache(settings, environ), current_replica(), build_notes_service(settings)
@@ -49,7 +55,8 @@ def create_backend_app(settings: Settings, environ: Mapping[str, str] | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.cache.start()
         state.notes.start()
-        install_graceful_shutdown(app.state.probes, settings.shutdown_delay)
+        if shutdown is None:
+            install_graceful_shutdown(app.state.probes.shutdown, settings.shutdown_delay)
         try:
             yield
         finally:
@@ -65,7 +72,9 @@ def create_backend_app(settings: Settings, environ: Mapping[str, str] | None = N
         redoc_url=None,
     )
     app.state.backend = state
-    app.state.probes = probes.Probes(checks={"database": state.notes.health})
+    app.state.probes = probes.Probes(
+        checks={"database": state.notes.health}, shutdown=shutdown or Shutdown()
+    )
     app.state.metrics = metrics.Metrics(role="backend")
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
     for router in (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from awsme.jsonresponse import json_response
 from awsme.notes.store import NotesUnavailable
 from awsme.notes.validation import NoteRejected, parse_note, read_body
 
@@ -41,14 +41,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(document), status_code=status, media_type="application/json", headers=headers
-    )
-
-
 def _error(status: int, message: str) -> Response:
-    return _json({"error": message}, status)
+    return json_response({"error": message}, status)
 
 
 def _positive_int(raw: str | None, name: str) -> int | None:
@@ -76,7 +70,7 @@ async def list_notes(request: Request) -> Response:
         return _error(rejected.status, rejected.reason)
     except NotesUnavailable as error:
         return _error(503, str(error))
-    return _json(
+    return json_response(
         {
             "notes": [note.as_json() for note in page],
             "next_cursor": str(next_cursor) if next_cursor is not None else None,
@@ -108,7 +102,7 @@ async def create_note(request: Request) -> Response:
         return _error(rejected.status, rejected.reason)
     except NotesUnavailable as error:
         return _error(503, str(error))
-    return _json(note.as_json(), 201, headers={"Location": f"/api/v1/notes/{note.id}"})
+    return json_response(note.as_json(), 201, headers={"Location": f"/api/v1/notes/{note.id}"})
 
 
 @router.delete(

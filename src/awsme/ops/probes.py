@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
+from awsme.ops.shutdown import Shutdown
 from awsme.version import VERSION
 
 # A check returns None when its dependency is fine, else what is wrong.
@@ -25,7 +26,7 @@ CHECK_TIMEOUT = 2.0
 @dataclass
 class Probes:
     checks: dict[str, HealthCheck] = field(default_factory=dict)
-    shutting_down: bool = False
+    shutdown: Shutdown = field(default_factory=Shutdown)
 
     async def failures(self) -> list[str]:
         names = list(self.checks)
@@ -66,7 +67,7 @@ async def livez() -> PlainTextResponse:
 @router.head("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> PlainTextResponse:
     probes: Probes = request.app.state.probes
-    if probes.shutting_down:
+    if probes.shutdown.begun:
         return PlainTextResponse("shutting down\n", status_code=503)
     return _answer(await probes.failures())
 

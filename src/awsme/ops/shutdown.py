@@ -17,15 +17,21 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from awsme.ops.probes import Probes
-
 log = logging.getLogger(__name__)
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 EXIT_FORCED = 1
 
 
-def install_graceful_shutdown(probes: Probes, delay: float) -> None:
+class Shutdown:
+    """Whether shutdown has begun; /readyz reads it. One per process, shared by
+    the apps it serves (standalone mode serves two)."""
+
+    def __init__(self) -> None:
+        self.begun = False
+
+
+def install_graceful_shutdown(shutdown: Shutdown, delay: float) -> None:
     """Wrap the server's signal handlers (call from the app's startup).
 
     uvicorn has installed its own handlers by then; ours run first and hand the
@@ -38,20 +44,20 @@ def install_graceful_shutdown(probes: Probes, delay: float) -> None:
     for sig in SIGNALS:
         server_handler = signal.getsignal(sig)
         if callable(server_handler):
-            signal.signal(sig, _handler(probes, delay, loop, server_handler))
+            signal.signal(sig, _handler(shutdown, delay, loop, server_handler))
 
 
 def _handler(
-    probes: Probes,
+    shutdown: Shutdown,
     delay: float,
     loop: asyncio.AbstractEventLoop,
     server_handler: Callable[[int, FrameType | None], Any],
 ) -> Callable[[int, FrameType | None], None]:
     def on_signal(sig: int, frame: FrameType | None) -> None:
-        if probes.shutting_down:
+        if shutdown.begun:
             log.warning("second %s: exiting at once", signal.Signals(sig).name)
             os._exit(EXIT_FORCED)
-        probes.shutting_down = True
+        shutdown.begun = True
         log.info(
             "%s: not ready any more; serving %gs more, then draining",
             signal.Signals(sig).name,

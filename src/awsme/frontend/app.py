@@ -1,0 +1,82 @@
+"""The frontend role: the info card, built from one backend call per page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from awsme.frontend import notes, pages
+from awsme.frontend.backend_client import BackendClient
+from awsme.ops import metrics, probes
+from awsme.ops.security_headers import SecurityHeadersMiddleware
+from awsme.ops.shutdown import Shutdown, install_graceful_shutdown
+from awsme.settings import Settings
+from awsme.version import VERSION
+
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass
+class FrontendState:
+    settings: Settings
+    client: BackendClient
+
+
+def create_frontend_app(settings: Settings, shutdown: Shutdown | None = None) -> FastAPI:
+    """Build the frontend. With `shutdown` given, the caller handles signals."""
+    client = BackendClient(
+        settings.backend_service,
+        keepalive=settings.backend_keepalive,
+        connect_timeout=settings.backend_connect_timeout,
+        read_timeout=settings.backend_timeout,
+    )
+    state = FrontendState(settings, client)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if shutdown is None:
+            install_graceful_shutdown(app.state.probes.shutdown, settings.shutdown_delay)
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    # The frontend documents no API; its pages are for people.
+    app = FastAPI(
+        title="awsme frontend",
+        version=VERSION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.frontend = state
+    app.state.probes = probes.Probes(
+        checks={"backend": client.health}, shutdown=shutdown or Shutdown()
+    )
+    app.state.metrics = metrics.Metrics(role="frontend")
+    app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
+
+    prefix = settings.path_prefix
+    # Probes and metrics answer at the root, where kubelets and scrapers look, and
+    # under the prefix too, for an ingress that forwards only that path.
+    for where in {"", prefix}:
+        app.include_router(probes.router, prefix=where)
+        app.include_router(metrics.router, prefix=where)
+    app.include_router(pages.router, prefix=prefix)
+    app.include_router(notes.router, prefix=prefix)
+    app.mount(prefix + "/static", StaticFiles(directory=STATIC), name="static")
+    if prefix:
+
+        @app.get(prefix, include_in_schema=False)
+        async def to_prefix_root() -> RedirectResponse:
+            return RedirectResponse(prefix + "/", status_code=308)
+
+    return app

@@ -1,0 +1,117 @@
+"""Adding and deleting notes from the page: forwarded to the backend, whose status
+reaches the browser. The page's script sends JSON; without JavaScript the forms
+post, and are answered with a redirect back to the card or a page that says why."""
+
+from __future__ import annotations
+
+import contextlib
+from urllib.parse import parse_qs
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+
+from awsme.frontend.backend_client import (
+    BackendAnswer,
+    BackendUnavailable,
+    forwarded_headers,
+    request_id,
+)
+from awsme.frontend.pages import page_context, templates
+from awsme.notes.validation import NoteRejected, read_body
+
+router = APIRouter()
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def _is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip() == FORM
+
+
+def _refusal(answer: BackendAnswer) -> str:
+    text = answer.body.decode("utf-8", "replace").strip()
+    if answer.content_type.startswith("application/json"):
+        with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
+            text = str(orjson.loads(answer.body).get("error", text))
+    return text.removeprefix("Error: ")
+
+
+def _back_to_card(request: Request) -> Response:
+    prefix = request.app.state.frontend.settings.path_prefix
+    return RedirectResponse(prefix + "/", status_code=303)
+
+
+def _message_page(request: Request, status: int, title: str, message: str) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "message.html",
+        {**page_context(request), "status": status, "title": title, "message": message},
+        status_code=status,
+    )
+
+
+@router.post("/add-note")
+async def add_note(request: Request) -> Response:
+    state = request.app.state.frontend
+    form = _is_form(request)
+    try:
+        body = await read_body(request, state.settings.max_body_bytes)
+    except NoteRejected as rejected:
+        if form:
+            return _message_page(request, rejected.status, "Note not added", rejected.reason)
+        return Response(f"Error: {rejected.reason}\n", rejected.status, media_type="text/plain")
+    if form:
+        text = parse_qs(body.decode("utf-8", "replace")).get("note", [""])[0]
+        body = orjson.dumps({"Note": text})
+    headers = forwarded_headers(request, request_id(request))
+    try:
+        answer = await state.client.call("POST", "/add-note", headers=headers, content=body)
+    except BackendUnavailable as error:
+        if form:
+            return _message_page(request, 503, "Note not added", str(error))
+        return Response(f"Error: {error}\n", 503, media_type="text/plain; charset=utf-8")
+    if form:
+        if answer.status == 200:
+            return _back_to_card(request)
+        return _message_page(request, answer.status, "Note not added", _refusal(answer))
+    return Response(
+        answer.body, answer.status, media_type=answer.content_type or "text/plain; charset=utf-8"
+    )
+
+
+async def _delete(request: Request, note_id: str) -> BackendAnswer:
+    state = request.app.state.frontend
+    if not note_id.isdigit():
+        raise NoteRejected("note id must be a positive whole number")
+    headers = forwarded_headers(request, request_id(request))
+    answer: BackendAnswer = await state.client.call(
+        "DELETE", f"/api/v1/notes/{note_id}", headers=headers
+    )
+    return answer
+
+
+@router.delete("/api/notes/{note_id}")
+async def delete_note(request: Request, note_id: str) -> Response:
+    try:
+        answer = await _delete(request, note_id)
+    except NoteRejected as rejected:
+        return Response(
+            orjson.dumps({"error": rejected.reason}), 400, media_type="application/json"
+        )
+    except BackendUnavailable as error:
+        return Response(orjson.dumps({"error": str(error)}), 503, media_type="application/json")
+    return Response(answer.body, answer.status, media_type=answer.content_type or None)
+
+
+@router.post("/notes/{note_id}/delete")
+async def delete_note_form(request: Request, note_id: str) -> Response:
+    try:
+        answer = await _delete(request, note_id)
+    except NoteRejected as rejected:
+        return _message_page(request, 400, "Note not deleted", rejected.reason)
+    except BackendUnavailable as error:
+        return _message_page(request, 503, "Note not deleted", str(error))
+    if answer.status == 204:
+        return _back_to_card(request)
+    return _message_page(request, answer.status, "Note not deleted", _refusal(answer))

@@ -1,0 +1,66 @@
+"""The card: `GET /` as HTML, `GET /api/card` as JSON for the page's auto-refresh,
+and the theme colour. Each one makes exactly one backend call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
+from fastapi.templating import Jinja2Templates
+
+from awsme.frontend.backend_client import BackendUnavailable, forwarded_headers, request_id
+from awsme.frontend.card import Card, card_from_backend, unavailable_card
+from awsme.frontend.theme import theme_css
+from awsme.jsonresponse import json_response
+from awsme.version import VERSION
+
+router = APIRouter()
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+async def load_card(request: Request) -> tuple[Card, int, str]:
+    """The card from one backend call: (card, HTTP status, request id)."""
+    state = request.app.state.frontend
+    rid = request_id(request)
+    try:
+        info = await state.client.info(forwarded_headers(request, rid))
+    except BackendUnavailable as error:
+        return unavailable_card(str(error)), error.status, rid
+    return card_from_backend(info), 200, rid
+
+
+def page_context(request: Request) -> dict[str, object]:
+    settings = request.app.state.frontend.settings
+    return {
+        "prefix": settings.path_prefix,
+        "version": VERSION,
+        "refresh_ms": round(settings.refresh_interval * 1000),
+    }
+
+
+@router.get("/")
+async def card_page(request: Request) -> Response:
+    card, status, rid = await load_card(request)
+    return templates.TemplateResponse(
+        request,
+        "index.html",
+        {**page_context(request), "card": card, "status": status},
+        status_code=status,
+        headers={"X-Request-ID": rid, "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/api/card")
+async def card_json(request: Request) -> Response:
+    card, status, rid = await load_card(request)
+    return json_response(
+        {**card.as_json(), "status": status},
+        status,
+        headers={"X-Request-ID": rid, "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/theme.css")
+async def theme(request: Request) -> Response:
+    settings = request.app.state.frontend.settings
+    return Response(theme_css(VERSION, settings.ui_color), media_type="text/css")
