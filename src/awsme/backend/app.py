@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from awsme.backend import instance, legacy, notes_api
 from awsme.metadata.cache import MetadataCache
 from awsme.metadata.factory import build_cache
-from awsme.notes.database import MYSQL_SETTINGS, database_url
+from awsme.notes.database import database_url
 from awsme.notes.service import NotesService
 from awsme.ops import metrics, probes
 from awsme.ops.shutdown import Shutdown, install_graceful_shutdown
@@ -31,8 +31,8 @@ class BackendState:
 
 def build_notes_service(settings: Settings) -> NotesService:
     url = database_url(settings)
-    # The embedded SQLite file has no one else to migrate it: it always is.
-    embedded = settings.db_url == "" and not (settings.given & MYSQL_SETTINGS)
+    # An SQLite file belongs to this process alone: no one else will migrate it.
+    embedded = url.get_backend_name() == "sqlite"
     return NotesService(
         url, run_migrations=settings.run_migrations or embedded, timeout=settings.db_timeout
     )

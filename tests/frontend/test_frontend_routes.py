@@ -1,0 +1,301 @@
+"""The frontend over HTTP, against real backends and recording fakes on loopback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from awsme.backend.app import create_backend_app
+from awsme.frontend.app import create_frontend_app
+from awsme.settings import Settings
+from tests.loopback import LoopbackServer, serve, wait_ready
+
+GO_SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "go-samples"
+
+
+class FakeBackend:
+    """A backend that answers `document` and records what reaches it."""
+
+    def __init__(self, document: Any, *, delay: float = 0.0, health: int = 200) -> None:
+        self.document = document
+        self.delay = delay
+        self.health = health
+        self.requests: list[dict[str, Any]] = []
+
+    def app(self) -> Starlette:
+        async def root(request: Request) -> Response:
+            self.requests.append(
+                {
+                    "path": request.url.path,
+                    "headers": dict(request.headers),
+                    "peer": request.client.port if request.client else None,
+                }
+            )
+            if self.delay:
+                import asyncio
+
+                await asyncio.sleep(self.delay)
+            return Response(json.dumps(self.document), media_type="text/plain")
+
+        async def healthz(request: Request) -> Response:
+            self.requests.append({"path": "/healthz", "headers": dict(request.headers)})
+            return PlainTextResponse("", status_code=self.health)
+
+        async def add_note(request: Request) -> Response:
+            body = await request.body()
+            self.requests.append({"path": "/add-note", "body": body, "method": request.method})
+            return PlainTextResponse("Ok\n")
+
+        return Starlette(
+            routes=[
+                Route("/", root),
+                Route("/healthz", healthz),
+                Route("/add-note", add_note, methods=["GET", "POST"]),
+            ]
+        )
+
+
+@pytest.fixture
+def go_backend() -> Iterator[tuple[FakeBackend, str]]:
+    fake = FakeBackend(json.loads((GO_SAMPLES / "backend-root.json").read_text()))
+    with serve(fake.app()) as server:
+        yield fake, server.url
+
+
+@pytest.fixture
+def frontend_for() -> Iterator[Any]:
+    contexts: list[Any] = []
+
+    def start(backend_url: str, **options: Any) -> str:
+        settings = Settings(mode="frontend", backend_service=backend_url, **options)
+        context = serve(create_frontend_app(settings))
+        contexts.append(context)
+        url: str = context.__enter__().url
+        return url
+
+    yield start
+    for context in contexts:
+        context.__exit__(None, None, None)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_card_from_a_go_backend(go_backend: tuple[FakeBackend, str], frontend_for: Any) -> None:
+    _, backend = go_backend
+    url = frontend_for(backend)
+    card = httpx.get(url + "/api/card").json()
+    rows = {row["key"]: row["value"] for row in card["backend_rows"] + card["detail_rows"]}
+    assert card["ok"] is True and card["status"] == 200
+    assert rows["id"] == "i-0123456789abcdef0" and rows["zone"] == "us-east-1a"
+    assert rows["pod"] is None and rows["provider"] is None  # unknown to a Go backend
+    assert card["notes"] == [{"id": None, "text": "hello <b>x</b>"}]
+    page = httpx.get(url + "/")
+    assert page.status_code == 200 and "i-0123456789abcdef0" in page.text
+    assert "hello &lt;b&gt;x&lt;/b&gt;" in page.text and "<b>x</b>" not in page.text
+
+
+def test_go_backend_with_null_notes(frontend_for: Any) -> None:
+    document = json.loads((GO_SAMPLES / "backend-root.json").read_text())
+    document["Notes"] = None
+    with serve(FakeBackend(document).app()) as backend:
+        url = frontend_for(backend.url)
+        assert httpx.get(url + "/api/card").json()["notes"] == []
+        assert httpx.get(url + "/").status_code == 200
+
+
+def test_headers_sent_to_the_backend(
+    go_backend: tuple[FakeBackend, str], frontend_for: Any
+) -> None:
+    fake, backend = go_backend
+    url = frontend_for(backend)
+    response = httpx.get(
+        url + "/",
+        headers={
+            "Cookie": "session=secret",
+            "Authorization": "Bearer secret",
+            "X-Forwarded-For": "203.0.113.7",
+            "X-Request-ID": "trace-123",
+            "User-Agent": "Mozilla/5.0 test",
+        },
+    )
+    assert response.headers["x-request-id"] == "trace-123"
+    sent = fake.requests[-1]["headers"]
+    assert "cookie" not in sent and "authorization" not in sent
+    assert sent["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+    assert sent["x-request-id"] == "trace-123"
+    assert sent["user-agent"] == "Mozilla/5.0 test"
+    assert sent["connection"] == "close"
+    made_up = httpx.get(url + "/").headers["x-request-id"]
+    assert len(made_up) == 32 and fake.requests[-1]["headers"]["x-request-id"] == made_up
+
+
+def test_a_fresh_connection_per_backend_call(
+    go_backend: tuple[FakeBackend, str], frontend_for: Any
+) -> None:
+    fake, backend = go_backend
+    url = frontend_for(backend)
+    for _ in range(3):
+        httpx.get(url + "/api/card")
+    peers = [r["peer"] for r in fake.requests if r["path"] == "/"]
+    assert len(set(peers)) == 3  # each call came from a new client port
+
+
+def test_keepalive_reuses_connections(
+    go_backend: tuple[FakeBackend, str], frontend_for: Any
+) -> None:
+    fake, backend = go_backend
+    url = frontend_for(backend, backend_keepalive=True)
+    for _ in range(3):
+        httpx.get(url + "/api/card")
+    peers = [r["peer"] for r in fake.requests if r["path"] == "/"]
+    assert len(set(peers)) == 1
+    assert fake.requests[-1]["headers"].get("connection") != "close"
+
+
+def test_backend_down_is_a_503_card(frontend_for: Any) -> None:
+    url = frontend_for(closed_port_url())
+    started = time.monotonic()
+    page = httpx.get(url + "/")
+    assert page.status_code == 503 and "refused the connection" in page.text
+    card = httpx.get(url + "/api/card")
+    assert card.status_code == 503 and card.json()["ok"] is False
+    assert time.monotonic() - started < 3
+    health = httpx.get(url + "/healthz")
+    assert health.status_code == 503 and health.text.startswith("backend: ")
+    assert httpx.get(url + "/livez").status_code == 200
+
+
+def test_backend_hanging_is_a_503_within_the_timeout(frontend_for: Any) -> None:
+    fake = FakeBackend({}, delay=2.5)
+    with serve(fake.app()) as backend:
+        url = frontend_for(backend.url, backend_timeout=0.5)
+        started = time.monotonic()
+        page = httpx.get(url + "/", timeout=10)
+        assert page.status_code == 503 and "did not answer within 0.5s" in page.text
+        assert time.monotonic() - started < 2
+
+
+def test_backend_answering_garbage_is_a_502(frontend_for: Any) -> None:
+    app = Starlette(routes=[Route("/", lambda request: PlainTextResponse("<html>nginx</html>"))])
+    with serve(app) as backend:
+        url = frontend_for(backend.url)
+        card = httpx.get(url + "/api/card")
+        assert card.status_code == 502 and "not awsme's JSON" in card.json()["problem"]
+
+
+def test_health_follows_the_backend_and_is_cached(frontend_for: Any) -> None:
+    fake = FakeBackend({}, health=503)
+    with serve(fake.app()) as backend:
+        url = frontend_for(backend.url)
+        for _ in range(20):
+            assert httpx.get(url + "/healthz").status_code == 503
+        checks = [r for r in fake.requests if r["path"] == "/healthz"]
+        assert len(checks) <= 2  # cached for about a second, not one call per probe
+        fake.health = 200
+        time.sleep(1.1)
+        assert httpx.get(url + "/healthz").status_code == 200
+
+
+def test_security_headers(go_backend: tuple[FakeBackend, str], frontend_for: Any) -> None:
+    url = frontend_for(go_backend[1])
+    headers = httpx.get(url + "/").headers
+    csp = headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_theme_follows_the_version_or_the_flag(
+    go_backend: tuple[FakeBackend, str], frontend_for: Any
+) -> None:
+    default = httpx.get(frontend_for(go_backend[1]) + "/theme.css").text
+    chosen = httpx.get(frontend_for(go_backend[1], ui_color="#ff8800") + "/theme.css").text
+    assert "--accent: #" in default and "--accent: #ff8800;" in chosen
+
+
+def test_note_forms_without_javascript(
+    go_backend: tuple[FakeBackend, str], frontend_for: Any
+) -> None:
+    fake, backend = go_backend
+    url = frontend_for(backend)
+    added = httpx.post(url + "/add-note", data={"note": "from a form <b>"})
+    assert added.status_code == 303 and added.headers["location"] == "/"
+    assert json.loads(fake.requests[-1]["body"]) == {"Note": "from a form <b>"}
+
+
+@pytest.fixture
+def real_backend(tmp_path: Path) -> Iterator[str]:
+    settings = Settings(mode="backend", metadata="simulated", db_url=f"sqlite:///{tmp_path}/n.db")
+    with serve(create_backend_app(settings, {"POD_NAME": "backend-0"})) as server:
+        wait_ready(server.url)
+        yield server.url
+
+
+def test_notes_through_the_frontend(real_backend: str, frontend_for: Any) -> None:
+    url = frontend_for(real_backend)
+    ok = httpx.post(url + "/add-note", json={"Note": "via the frontend 🚀"})
+    assert (ok.status_code, ok.text) == (200, "Ok\n")
+    refused = httpx.post(url + "/add-note", json={"Note": "   "})
+    assert (refused.status_code, refused.text) == (400, "Error: note is empty\n")
+    too_long = httpx.post(url + "/add-note", json={"Note": "x" * 1001})
+    assert too_long.status_code == 400 and "longer than 1000" in too_long.text
+    card = httpx.get(url + "/api/card").json()
+    assert [note["text"] for note in card["notes"]] == ["via the frontend 🚀"]
+    assert card["replica"] == {"key": "backend-0", "version": "2.0.0"}
+    note_id = card["notes"][0]["id"]
+    assert httpx.delete(url + f"/api/notes/{note_id}").status_code == 204
+    assert httpx.delete(url + f"/api/notes/{note_id}").status_code == 404
+    assert httpx.delete(url + "/api/notes/abc").status_code == 400
+    form = httpx.post(url + "/add-note", data={"note": ""})
+    assert form.status_code == 400 and "note is empty" in form.text
+
+
+def test_path_prefix(real_backend: str, frontend_for: Any) -> None:
+    url = frontend_for(real_backend, path_prefix="/awsme")
+    page = httpx.get(url + "/awsme/")
+    assert page.status_code == 200 and "/awsme/static/" in page.text
+    assert httpx.get(url + "/awsme", follow_redirects=False).headers["location"] == "/awsme/"
+    assert httpx.get(url + "/awsme/api/card").json()["ok"] is True
+    assert httpx.get(url + "/awsme/theme.css").status_code == 200
+    assert httpx.get(url + "/awsme/static/app.css").status_code == 200
+    added = httpx.post(url + "/awsme/add-note", data={"note": "behind an ingress"})
+    assert added.status_code == 303 and added.headers["location"] == "/awsme/"
+    for probe in ("/healthz", "/awsme/healthz", "/livez", "/awsme/readyz"):
+        assert httpx.get(url + probe).status_code == 200, probe
+    assert httpx.get(url + "/").status_code == 404  # only the prefix serves pages
+
+
+def test_consecutive_loads_reach_different_replicas(tmp_path: Path, frontend_for: Any) -> None:
+    from tests.tcp_proxy import RoundRobinProxy
+
+    servers = []
+    for name in ("backend-a", "backend-b"):
+        settings = Settings(
+            mode="backend", metadata="simulated", db_url=f"sqlite:///{tmp_path}/{name}.db"
+        )
+        server = LoopbackServer(create_backend_app(settings, {"POD_NAME": name})).start()
+        wait_ready(server.url)
+        servers.append(server)
+    balancer = RoundRobinProxy([server.port for server in servers]).start()
+    try:
+        url = frontend_for(f"http://127.0.0.1:{balancer.port}")
+        seen = [httpx.get(url + "/api/card").json()["replica"]["key"] for _ in range(4)]
+        assert seen == ["backend-a", "backend-b", "backend-a", "backend-b"]
+    finally:
+        balancer.stop()
+        for server in servers:
+            server.stop()
