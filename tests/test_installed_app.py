@@ -149,3 +149,17 @@ def test_second_signal_exits_at_once() -> None:
         assert time.monotonic() - started < 2
     finally:
         process.kill()
+
+
+def test_standalone_serves_the_card_and_its_backend(run_app: Any) -> None:
+    backend_port = free_port()
+    frontend = run_app(
+        "-mode=standalone", "-metadata=simulated", f"-backend-port={backend_port}",
+        ready_path="/readyz",
+    )  # fmt: skip
+    page = httpx.get(frontend + "/")
+    assert page.status_code == 200 and "i-0123456789abcdef0" in page.text
+    backend = httpx.get(f"http://127.0.0.1:{backend_port}/api/v1/instance").json()
+    assert backend["metadata"]["source"] == "simulated"
+    assert httpx.post(frontend + "/add-note", json={"Note": "standalone"}).text == "Ok\n"
+    assert httpx.get(frontend + "/api/card").json()["notes"][0]["text"] == "standalone"

@@ -164,6 +164,13 @@
       addTick(chart.recent[chart.recent.length - 1]);
     }
 
+    // "1 answer", "2 answers": the unit after the number follows it.
+    function count(strong, n) {
+      strong.textContent = String(n);
+      const unit = strong.nextElementSibling;
+      if (unit && unit.dataset.one) unit.textContent = n === 1 ? unit.dataset.one : unit.dataset.many;
+    }
+
     function makeBar(key) {
       const li = document.createElement("li");
       li.className = "bar";
@@ -197,8 +204,8 @@
 
     function renderChart(animate) {
       const total = chart.order.reduce((sum, key) => sum + chart.replicas[key].count, 0);
-      el.total.textContent = String(total + chart.errors);
-      el.replicas.textContent = String(chart.order.length);
+      count(el.total, total + chart.errors);
+      count(el.replicas, chart.order.length);
       el.errors.textContent = String(chart.errors);
       el.chartEmpty.hidden = chart.order.length > 0;
       for (const [key, li] of bars) {
@@ -414,7 +421,12 @@
         section.querySelectorAll("[data-when-failed]").forEach((node) => (node.hidden = true));
       }
       renderRows($("backend-rows"), card.backend_rows);
-      renderRows($("detail-rows"), card.detail_rows);
+      const details = $("detail-rows");
+      renderRows(details, card.detail_rows);
+      details.toggleAttribute(
+        "data-all-missing",
+        (card.detail_rows || []).every((row) => row.value === null || row.value === undefined),
+      );
       renderRows($("proxy-rows"), card.proxy_rows);
       renderBanner(card.replica);
       renderNotes(card.notes || [], highlightNew);
