@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
+import os
+import shutil
 import socket
 import sys
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from awsme.ops.metrics import MULTIPROCESS_DIR
 from awsme.ops.shutdown import exit_zero_after_graceful_shutdown
 from awsme.settings import SettingError, Settings
 
@@ -22,14 +27,9 @@ log = logging.getLogger("awsme")
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
-    # httpx logs every request at INFO; the metadata cache reports what matters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from awsme.ops.logs import configure_logging as configure
+
+    configure(settings.log_level, settings.log_format)
 
 
 def build_app(settings: Settings, environ: Mapping[str, str]) -> Any:
@@ -64,8 +64,8 @@ def preflight(settings: Settings, environ: Mapping[str, str]) -> None:
             )
         load_instance_data(settings.imds_data or None)
         return
-    if settings.mode == "frontend":
-        return  # every frontend setting was checked when parsed
+    if settings.mode in ("frontend", "check"):
+        return  # every setting they use was checked when parsed
     if settings.mode == "standalone" and settings.workers > 1:
         raise SettingError("-mode=standalone runs in one process: -workers=1")
     from awsme.metadata.factory import build_source
@@ -96,6 +96,8 @@ def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Conf
         app,
         workers=settings.workers,
         log_level=settings.log_level,
+        log_config=None,  # awsme.ops.logs formats every line, uvicorn's included
+        access_log=False,  # awsme.ops.observe writes the access log
         # ClientIP must be the address the request came from, even from a proxy.
         proxy_headers=False,
         server_header=False,
@@ -104,9 +106,29 @@ def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Conf
     )
 
 
+@contextlib.contextmanager
+def _multiprocess_metrics() -> Iterator[None]:
+    """Workers write their metrics to files that /metrics adds up (set before they
+    start: prometheus-client reads the variable when it is first imported)."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="awsme-metrics-")
+    os.environ[MULTIPROCESS_DIR] = directory
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROCESS_DIR]
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     configure_logging(settings)
     environ = dict(environ)
+    if settings.mode == "check":
+        from awsme.check import check
+
+        return check(settings)
     try:
         preflight(settings, environ)
     except ValueError as error:  # SettingError included
@@ -135,7 +157,8 @@ def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     config = uvicorn_config(functools.partial(build_app, settings, environ), settings, factory=True)
     log.info("awsme %s listening on %s:%d", settings.mode, host, settings.port)
     if settings.workers > 1:
-        Multiprocess(config, sockets=[sock]).run()
+        with _multiprocess_metrics():
+            Multiprocess(config, sockets=[sock]).run()
         return 0
     server = uvicorn.Server(config)
     exit_zero_after_graceful_shutdown()

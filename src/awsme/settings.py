@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-MODES = ("backend", "frontend", "standalone", "imds")
+MODES = ("backend", "frontend", "standalone", "imds", "check")
 METADATA_SOURCES = ("auto", "ec2", "ecs", "gce", "azure", "local", "simulated")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -135,8 +135,9 @@ class Settings:
 
     mode: str = setting(
         "",
-        "backend, frontend, standalone (both in one process) or imds (the EC2 metadata "
-        "simulator); empty with -run-migrations: migrate, then exit",
+        "backend, frontend, standalone (both in one process), imds (the EC2 metadata "
+        "simulator) or check (probe -url and exit); empty with -run-migrations: migrate, "
+        "then exit",
         metavar="MODE",
     )
     host: str = setting(
@@ -302,6 +303,29 @@ class Settings:
         "simulator: announce a spot interruption (terminate, stop or hibernate) in two minutes",
         parse_choice("terminate", "stop", "hibernate", allow_empty=True),
         metavar="ACTION",
+    )
+    log_format: str = setting(
+        "text", "log format: text or json", parse_choice("text", "json"), metavar="FORMAT"
+    )
+    access_log: bool = setting(
+        True, "log one line per request (method, route, status, duration, client, id)", parse_bool
+    )
+    chaos: bool = setting(
+        False,
+        "serve /chaos: switches that make probes fail or slow down routes, for probe exercises",
+        parse_bool,
+    )
+    url: str = setting(
+        "",
+        "check mode: the URL to probe (app -mode=check -url=http://127.0.0.1:8080/healthz)",
+        parse_optional_http_url,
+        metavar="URL",
+    )
+    check_timeout: float = setting(
+        3.0,
+        "check mode: seconds before the probe gives up",
+        parse_float(0.05, 300),
+        metavar="SECONDS",
     )
     log_level: str = setting(
         "info",

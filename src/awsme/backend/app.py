@@ -14,7 +14,8 @@ from awsme.metadata.cache import MetadataCache
 from awsme.metadata.factory import build_cache
 from awsme.notes.database import database_url
 from awsme.notes.service import NotesService
-from awsme.ops import metrics, probes
+from awsme.ops.install import install_operations
+from awsme.ops.metrics import Metrics
 from awsme.ops.shutdown import Shutdown, install_graceful_shutdown
 from awsme.replica import Replica, current_replica
 from awsme.settings import Settings
@@ -72,17 +73,27 @@ def create_backend_app(
         redoc_url=None,
     )
     app.state.backend = state
-    app.state.probes = probes.Probes(
-        checks={"database": state.notes.health}, shutdown=shutdown or Shutdown()
+    observed = install_operations(
+        app,
+        settings,
+        role="backend",
+        checks={"database": state.notes.health},
+        shutdown=shutdown or Shutdown(),
     )
-    app.state.metrics = metrics.Metrics(role="backend")
-    app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
-    for router in (
-        legacy.router,
-        instance.router,
-        notes_api.router,
-        probes.router,
-        metrics.router,
-    ):
+    state.cache.observe = observed.observe_metadata_fetch
+    state.notes.store.on_error = observed.db_errors.inc
+    observed.before_scrape.append(lambda: _update_gauges(state, observed))
+    for router in (legacy.router, instance.router, notes_api.router):
         app.include_router(router)
     return app
+
+
+def _update_gauges(state: BackendState, observed: Metrics) -> None:
+    age = state.cache.snapshot().age_seconds
+    if age is not None:
+        observed.metadata_age.set(age)
+    pool = state.notes.engine.sync_engine.pool
+    in_use = getattr(pool, "checkedout", lambda: 0)()
+    idle = getattr(pool, "checkedin", lambda: 0)()
+    observed.db_connections.labels("in_use").set(in_use)
+    observed.db_connections.labels("idle").set(idle)

@@ -107,7 +107,11 @@ async def get_root(request: Request) -> Response:
     except NotesUnavailable as unavailable:
         # The metadata is still worth showing: answer 200 and say what is missing.
         notes, error = [], f"notes unavailable: {unavailable}"
-    body = orjson.dumps(legacy_info(snapshot, state.replica, request, notes=notes, error=error))
+    info = legacy_info(snapshot, state.replica, request, notes=notes, error=error)
+    chaos = getattr(request.app.state, "chaos", None)  # only with -chaos
+    if chaos is not None:
+        info["Chaos"] = chaos.describe()  # so that the card shows why a pod is out
+    body = orjson.dumps(info)
     return Response(body, media_type="application/json")
 
 

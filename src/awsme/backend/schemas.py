@@ -26,6 +26,9 @@ class LegacyInfo(BaseModel):
     Instance: InstanceDocument | None = Field(
         default=None, description="the same values as /api/v1/instance, for the new frontend"
     )
+    Chaos: list[str] | None = Field(
+        default=None, description="with -chaos: the switches that are on, in words"
+    )
     NoteItems: list[NoteItem] | None = Field(
         default=None, description="the same notes as Notes, with their ids (to delete them)"
     )

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from awsme.frontend import notes, pages
 from awsme.frontend.backend_client import BackendClient
-from awsme.ops import metrics, probes
+from awsme.ops.install import install_operations
 from awsme.ops.security_headers import SecurityHeadersMiddleware
 from awsme.ops.shutdown import Shutdown, install_graceful_shutdown
 from awsme.settings import Settings
@@ -57,19 +57,19 @@ def create_frontend_app(settings: Settings, shutdown: Shutdown | None = None) ->
         openapi_url=None,
     )
     app.state.frontend = state
-    app.state.probes = probes.Probes(
-        checks={"backend": client.health}, shutdown=shutdown or Shutdown()
-    )
-    app.state.metrics = metrics.Metrics(role="frontend")
-    app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(SecurityHeadersMiddleware)
-
     prefix = settings.path_prefix
     # Probes and metrics answer at the root, where kubelets and scrapers look, and
     # under the prefix too, for an ingress that forwards only that path.
-    for where in {"", prefix}:
-        app.include_router(probes.router, prefix=where)
-        app.include_router(metrics.router, prefix=where)
+    observed = install_operations(
+        app,
+        settings,
+        role="frontend",
+        checks={"backend": client.health},
+        shutdown=shutdown or Shutdown(),
+        prefixes=("", prefix),
+    )
+    client.observe = observed.observe_backend_call
     app.include_router(pages.router, prefix=prefix)
     app.include_router(notes.router, prefix=prefix)
     app.mount(prefix + "/static", StaticFiles(directory=STATIC), name="static")

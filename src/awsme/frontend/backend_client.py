@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,24 +40,17 @@ class BackendAnswer:
     content_type: str
 
 
-def request_id(request: Request) -> str:
-    """The caller's X-Request-ID when it is sane, else a new one."""
-    given = request.headers.get(REQUEST_ID, "")
-    if 0 < len(given) <= 128 and given.isascii() and given.isprintable():
-        return given
-    return uuid.uuid4().hex
-
-
-def forwarded_headers(request: Request, rid: str) -> dict[str, str]:
+def forwarded_headers(request: Request) -> dict[str, str]:
     """What the backend should know about the browser's request, and nothing more:
-    no cookies, no Authorization."""
+    no cookies, no Authorization. The request id is the one RequestObserver gave
+    this request, so one id follows it from browser to backend and back."""
     client = request.client.host if request.client else ""
     chain = request.headers.get("X-Forwarded-For", "")
     headers = {
         "X-Forwarded-For": f"{chain}, {client}" if chain else client,
         "X-Forwarded-Proto": request.url.scheme,
         "X-Forwarded-Host": request.headers.get("host", ""),
-        REQUEST_ID: rid,
+        REQUEST_ID: request.state.request_id,
     }
     if user_agent := request.headers.get("user-agent"):
         headers["User-Agent"] = user_agent  # shows in the backend's LBRequest, as in the Go app
@@ -91,6 +84,8 @@ class BackendClient:
             transport=transport,
         )
         self._health: tuple[float, str | None] | None = None
+        # Told of every call: (outcome, seconds); the app's metrics listen.
+        self.observe: Callable[[str, float], None] = lambda outcome, seconds: None
         self._health_lock = asyncio.Lock()
 
     async def aclose(self) -> None:
@@ -107,29 +102,29 @@ class BackendClient:
         send_headers = dict(headers or {})
         if content is not None:
             send_headers["Content-Type"] = "application/json"
+        started = time.perf_counter()
         try:
             response = await self._client.request(
                 method, path, headers=send_headers, content=content
             )
-        except httpx.ConnectTimeout:
-            raise BackendUnavailable(
-                f"the backend at {self.base_url} did not accept a connection in time"
-            ) from None
-        except httpx.TimeoutException:
-            raise BackendUnavailable(
-                f"the backend at {self.base_url} did not answer within {self.read_timeout:g}s"
-            ) from None
-        except httpx.ConnectError as error:
-            raise BackendUnavailable(
-                f"the backend at {self.base_url} refused the connection ({error})"
-            ) from None
         except httpx.HTTPError as error:
-            raise BackendUnavailable(
-                f"the call to the backend at {self.base_url} failed: {error}"
-            ) from None
+            self.observe("unavailable", time.perf_counter() - started)
+            raise self._unavailable(error) from None
+        self.observe(str(response.status_code), time.perf_counter() - started)
         return BackendAnswer(
             response.status_code, response.content, response.headers.get("content-type", "")
         )
+
+    def _unavailable(self, error: httpx.HTTPError) -> BackendUnavailable:
+        """Say which failure it was, in words a workshop attendee can act on."""
+        where = f"the backend at {self.base_url}"
+        if isinstance(error, httpx.ConnectTimeout):
+            return BackendUnavailable(f"{where} did not accept a connection in time")
+        if isinstance(error, httpx.TimeoutException):
+            return BackendUnavailable(f"{where} did not answer within {self.read_timeout:g}s")
+        if isinstance(error, httpx.ConnectError):
+            return BackendUnavailable(f"{where} refused the connection ({error})")
+        return BackendUnavailable(f"the call to {where} failed: {error}")
 
     async def info(self, headers: dict[str, str]) -> dict[str, Any]:
         """The backend's `GET /` JSON (a Go or an awsme backend)."""

@@ -115,7 +115,7 @@ def card_from_backend(info: dict[str, Any]) -> Card:
         detail_rows=detail_rows,
         proxy_rows=proxy_rows,
         notes=_notes(info),
-        notices=_notices(events),
+        notices=_notices(events) + [f"Chaos on the backend: {line}" for line in _chaos(info)],
         replica=ReplicaView(
             key=_text(kube.get("pod_name"))
             or _text(_dig(instance, "served_by", "hostname"))
@@ -146,6 +146,11 @@ def _notes(info: dict[str, Any]) -> list[NoteView]:
         ]
     notes = info.get("Notes")  # a Go backend: strings, possibly null
     return [NoteView(id=None, text=str(text)) for text in notes or [] if text is not None]
+
+
+def _chaos(info: dict[str, Any]) -> list[str]:
+    lines = info.get("Chaos")
+    return [str(line) for line in lines] if isinstance(lines, list) else []
 
 
 def _notices(events: Any) -> list[str]:

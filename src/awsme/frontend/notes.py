@@ -15,7 +15,6 @@ from awsme.frontend.backend_client import (
     BackendAnswer,
     BackendUnavailable,
     forwarded_headers,
-    request_id,
 )
 from awsme.frontend.pages import page_context, templates
 from awsme.notes.validation import NoteRejected, read_body
@@ -64,7 +63,7 @@ async def add_note(request: Request) -> Response:
     if form:
         text = parse_qs(body.decode("utf-8", "replace")).get("note", [""])[0]
         body = orjson.dumps({"Note": text})
-    headers = forwarded_headers(request, request_id(request))
+    headers = forwarded_headers(request)
     try:
         answer = await state.client.call("POST", "/add-note", headers=headers, content=body)
     except BackendUnavailable as error:
@@ -84,7 +83,7 @@ async def _delete(request: Request, note_id: str) -> BackendAnswer:
     state = request.app.state.frontend
     if not note_id.isdigit():
         raise NoteRejected("note id must be a positive whole number")
-    headers = forwarded_headers(request, request_id(request))
+    headers = forwarded_headers(request)
     answer: BackendAnswer = await state.client.call(
         "DELETE", f"/api/v1/notes/{note_id}", headers=headers
     )

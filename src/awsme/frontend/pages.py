@@ -3,12 +3,13 @@ and the theme colour. Each one makes exactly one backend call."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from fastapi.templating import Jinja2Templates
 
-from awsme.frontend.backend_client import BackendUnavailable, forwarded_headers, request_id
+from awsme.frontend.backend_client import BackendUnavailable, forwarded_headers
 from awsme.frontend.card import Card, card_from_backend, unavailable_card
 from awsme.frontend.theme import theme_css
 from awsme.jsonresponse import json_response
@@ -18,15 +19,20 @@ router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
-async def load_card(request: Request) -> tuple[Card, int, str]:
-    """The card from one backend call: (card, HTTP status, request id)."""
+async def load_card(request: Request) -> tuple[Card, int]:
+    """The card from one backend call, and the HTTP status to answer with."""
     state = request.app.state.frontend
-    rid = request_id(request)
     try:
-        info = await state.client.info(forwarded_headers(request, rid))
+        info = await state.client.info(forwarded_headers(request))
     except BackendUnavailable as error:
-        return unavailable_card(str(error)), error.status, rid
-    return card_from_backend(info), 200, rid
+        card, status = unavailable_card(str(error)), error.status
+    else:
+        card, status = card_from_backend(info), 200
+    chaos = getattr(request.app.state, "chaos", None)  # only with -chaos
+    if chaos is not None and chaos.active:
+        lines = [f"Chaos on the frontend: {line}" for line in chaos.describe()]
+        card = dataclasses.replace(card, notices=card.notices + lines)
+    return card, status
 
 
 def page_context(request: Request) -> dict[str, object]:
@@ -40,23 +46,23 @@ def page_context(request: Request) -> dict[str, object]:
 
 @router.get("/")
 async def card_page(request: Request) -> Response:
-    card, status, rid = await load_card(request)
+    card, status = await load_card(request)
     return templates.TemplateResponse(
         request,
         "index.html",
         {**page_context(request), "card": card, "status": status},
         status_code=status,
-        headers={"X-Request-ID": rid, "Cache-Control": "no-store"},
+        headers={"Cache-Control": "no-store"},
     )
 
 
 @router.get("/api/card")
 async def card_json(request: Request) -> Response:
-    card, status, rid = await load_card(request)
+    card, status = await load_card(request)
     return json_response(
         {**card.as_json(), "status": status},
         status,
-        headers={"X-Request-ID": rid, "Cache-Control": "no-store"},
+        headers={"Cache-Control": "no-store"},
     )
 
 

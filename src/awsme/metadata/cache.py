@@ -78,6 +78,8 @@ class MetadataCache:
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self.fetch_count = 0  # static fetches made, for tests
+        # Told of every fetch: (source, kind, outcome); the app's metrics listen.
+        self.observe: Callable[[str, str, str], None] = lambda source, kind, outcome: None
 
     # -- reading ----------------------------------------------------------------
 
@@ -132,8 +134,10 @@ class MetadataCache:
         try:
             metadata = await self.source.fetch()
         except MetadataError as error:
+            self.observe(self.source.name, "metadata", "error")
             self._record_failure("metadata", str(error))
             return False
+        self.observe(self.source.name, "metadata", "ok")
         self._metadata = metadata
         self._fetched_at, self._fetched_at_wall = self._clock(), self._wall_clock()
         self._record_success("metadata")
@@ -144,8 +148,10 @@ class MetadataCache:
         try:
             self._events = await self.source.fetch_events()
         except MetadataError as error:
+            self.observe(self.source.name, "events", "error")
             self._record_failure("events", str(error))
             return False
+        self.observe(self.source.name, "events", "ok")
         self._record_success("events")
         return True
 

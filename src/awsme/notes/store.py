@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -72,6 +72,7 @@ class NoteStore:
     def __init__(self, engine: AsyncEngine, *, timeout: float = 3.0) -> None:
         self.engine = engine
         self.timeout = timeout
+        self.on_error: Callable[[], None] = lambda: None  # the app's metrics count failures
 
     @asynccontextmanager
     async def _connection(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -83,6 +84,7 @@ class NoteStore:
                 async with context as connection:
                     yield connection
         except (SQLAlchemyError, OSError, TimeoutError) as error:
+            self.on_error()
             raise NotesUnavailable(describe_error(error)) from None
 
     async def schema_revision(self) -> str | None:

@@ -44,6 +44,13 @@ class Probes:
 router = APIRouter(tags=["operations"])
 
 
+def _chaos_says_fail(request: Request, probe: str) -> PlainTextResponse | None:
+    chaos = getattr(request.app.state, "chaos", None)  # only with -chaos
+    if chaos is not None and chaos.probe_fails(probe):
+        return PlainTextResponse(f"chaos: /{probe} fails on purpose\n", status_code=503)
+    return None
+
+
 def _answer(failures: list[str]) -> PlainTextResponse:
     if failures:
         return PlainTextResponse("\n".join(failures) + "\n", status_code=503)
@@ -53,19 +60,25 @@ def _answer(failures: list[str]) -> PlainTextResponse:
 @router.get("/healthz", summary="200 when this role can do its job, else 503 and why")
 @router.head("/healthz", include_in_schema=False)
 async def healthz(request: Request) -> PlainTextResponse:
+    if failing := _chaos_says_fail(request, "healthz"):
+        return failing
     probes: Probes = request.app.state.probes
     return _answer(await probes.failures())
 
 
 @router.get("/livez", summary="200 while the process can serve, whatever its dependencies do")
 @router.head("/livez", include_in_schema=False)
-async def livez() -> PlainTextResponse:
+async def livez(request: Request) -> PlainTextResponse:
+    if failing := _chaos_says_fail(request, "livez"):
+        return failing
     return PlainTextResponse("ok\n")
 
 
 @router.get("/readyz", summary="like /healthz, and 503 as soon as shutdown has begun")
 @router.head("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> PlainTextResponse:
+    if failing := _chaos_says_fail(request, "readyz"):
+        return failing
     probes: Probes = request.app.state.probes
     if probes.shutdown.begun:
         return PlainTextResponse("shutting down\n", status_code=503)

@@ -1,0 +1,39 @@
+"""What every role serves besides its own routes: probes, metrics, request ids
+and the access log, graceful shutdown, and (with -chaos) the chaos switches."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from awsme.ops import chaos, metrics, probes
+from awsme.ops.observe import RequestObserver
+from awsme.ops.shutdown import Shutdown
+from awsme.settings import Settings
+
+
+def install_operations(
+    app: FastAPI,
+    settings: Settings,
+    *,
+    role: str,
+    checks: dict[str, probes.HealthCheck],
+    shutdown: Shutdown,
+    prefixes: tuple[str, ...] = ("",),
+) -> metrics.Metrics:
+    """Mount the operational routes at each prefix; returns the app's metrics."""
+    app.state.probes = probes.Probes(checks=checks, shutdown=shutdown)
+    app.state.metrics = metrics.Metrics(role=role)
+    if settings.chaos:
+        app.state.chaos = chaos.Chaos()
+        app.add_middleware(chaos.ChaosMiddleware, chaos=app.state.chaos, prefix=prefixes[-1])
+    # Added last, so outermost: it times and counts what chaos adds too.
+    app.add_middleware(
+        RequestObserver, metrics=app.state.metrics, access_log_enabled=settings.access_log
+    )
+    for prefix in dict.fromkeys(prefixes):
+        app.include_router(probes.router, prefix=prefix)
+        app.include_router(metrics.router, prefix=prefix)
+        if settings.chaos:
+            app.include_router(chaos.router, prefix=prefix)
+    result: metrics.Metrics = app.state.metrics
+    return result
