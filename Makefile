@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck clean bench-notes
+.PHONY: run test lint typecheck browser clean bench bench-notes
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,15 @@ run: $(STAMP)
 	$(BIN)/app -mode=standalone -metadata=simulated -host=127.0.0.1 -port=8080 -backend-port=8081
 
 ## make test: lint, type checks, then every test
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest
+
+# The browser tests drive Debian's Chromium; install it when we can (root with apt).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		  apt-get update -qq && apt-get install -y -qq chromium chromium-driver; } || \
+		echo "make: chromium and chromium-driver are missing; the browser tests will skip"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -26,6 +33,12 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+## make bench: every hot route beside nginx serving the same bytes (needs wrk, nginx-light, MariaDB)
+bench: $(STAMP)
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq wrk nginx-light)
+	$(BIN)/python bench/run.py
 
 ## make bench-notes: insert rate and list latency at 1,000 and 1,000,000 notes (MariaDB)
 bench-notes: $(STAMP)

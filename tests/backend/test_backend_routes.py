@@ -18,7 +18,7 @@ from awsme.version import VERSION
 from tests.conftest import RunningSimulator
 from tests.loopback import serve, wait_ready
 
-GO_SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "go-samples"
+GO_SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "go-samples"
 GO_KEYS = [
     "Id", "Name", "Version", "Hostname", "Zone", "Project", "ContainerIP", "InternalIP",
     "ExternalIP", "LBRequest", "ClientIP", "Local", "Notes", "Error",

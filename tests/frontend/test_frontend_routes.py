@@ -21,7 +21,7 @@ from awsme.frontend.app import create_frontend_app
 from awsme.settings import Settings
 from tests.loopback import LoopbackServer, serve, wait_ready
 
-GO_SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "go-samples"
+GO_SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "go-samples"
 
 
 class FakeBackend:

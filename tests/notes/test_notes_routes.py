@@ -15,7 +15,7 @@ from awsme.settings import Settings
 from tests.databases import ThrowawayDatabase
 from tests.loopback import serve, wait_ready
 
-GO_SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "go-samples"
+GO_SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "go-samples"
 
 
 @pytest.fixture
