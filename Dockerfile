@@ -1,0 +1,51 @@
+# syntax=docker/dockerfile:1
+# awsme: one image, every role. The same file builds amd64 and arm64 (every
+# dependency ships wheels for both, so the final stage needs no compiler).
+#
+#   docker build -t awsme .
+#   docker run --rm -p 8080:8080 awsme                  # standalone: the card on :8080
+#   docker run --rm awsme app -mode=backend -run-migrations -port=8081 -db-host=db -db-password=root
+
+ARG PYTHON_VERSION=3.11
+
+# The wheel is pure Python: build it on the builder's own platform, even when
+# cross-building with `docker buildx build --platform linux/amd64,linux/arm64`.
+FROM --platform=$BUILDPLATFORM python:${PYTHON_VERSION}-slim-bookworm AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
+
+FROM python:${PYTHON_VERSION}-slim-bookworm
+# Keep in step with src/awsme/version.py (tests/deploy checks it); CodeBuild passes both.
+ARG VERSION=2.0.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="awsme" \
+      org.opencontainers.image.description="A demo microservice that tells where it runs: backend, frontend, standalone, EC2 metadata simulator" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# The wheel is bind-mounted, never copied: no layer keeps it, and pip keeps no cache.
+RUN --mount=type=bind,from=build,source=/dist,target=/dist \
+    python -m pip install --no-cache-dir /dist/*.whl \
+ && groupadd --system --gid 10001 awsme \
+ && useradd --system --uid 10001 --gid awsme --home-dir /data --no-create-home awsme \
+ && install -d -o awsme -g awsme -m 0750 /data
+
+# The embedded SQLite file (used when no database is configured) lands in the
+# working directory. With `--read-only` or readOnlyRootFilesystem, /data is the
+# one path to mount writable (a volume, an emptyDir); /tmp too with -workers>1.
+WORKDIR /data
+VOLUME ["/data"]
+
+# Numeric, so that Kubernetes can check runAsNonRoot.
+USER 10001:10001
+EXPOSE 8080 8081
+# No ENTRYPOINT: `docker run IMAGE app -mode=backend ...` replaces the command as
+# in the workshop. With none: the frontend on 8080 and its backend on 8081.
+CMD ["app", "-mode=standalone"]
