@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +180,9 @@ def parse_wrk(output: str) -> dict[str, float]:
     errors = 0
     if match := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
         errors += int(match.group(1))
-    if match := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output):
+    if match := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    ):
         errors += sum(int(n) for n in match.groups())
     return {
         "rps": rps,
@@ -192,15 +194,31 @@ def parse_wrk(output: str) -> dict[str, float]:
 
 def prepare_database() -> None:
     subprocess.run(
-        ["mariadb", "--protocol=tcp", "-h127.0.0.1", "-uroot", "-e", f"DROP DATABASE IF EXISTS {DATABASE}"],
+        [
+            "mariadb",
+            "--protocol=tcp",
+            "-h127.0.0.1",
+            "-uroot",
+            "-e",
+            f"DROP DATABASE IF EXISTS {DATABASE}",
+        ],
         check=True,
     )
-    subprocess.run([APP, "-run-migrations", f"-db-url={MARIADB_URL}"], check=True, capture_output=True)
+    subprocess.run(
+        [APP, "-run-migrations", f"-db-url={MARIADB_URL}"], check=True, capture_output=True
+    )
 
 
 def drop_database() -> None:
     subprocess.run(
-        ["mariadb", "--protocol=tcp", "-h127.0.0.1", "-uroot", "-e", f"DROP DATABASE IF EXISTS {DATABASE}"],
+        [
+            "mariadb",
+            "--protocol=tcp",
+            "-h127.0.0.1",
+            "-uroot",
+            "-e",
+            f"DROP DATABASE IF EXISTS {DATABASE}",
+        ],
         check=False,
     )
 
@@ -222,7 +240,12 @@ def main() -> int:
         processes.append(imds)
         backend = start(
             "backend",
-            ["-mode=backend", "-workers=2", f"-metadata-endpoint={imds.url}", f"-db-url={MARIADB_URL}"],
+            [
+                "-mode=backend",
+                "-workers=2",
+                f"-metadata-endpoint={imds.url}",
+                f"-db-url={MARIADB_URL}",
+            ],
             "/readyz",
             workdir,
         )
@@ -230,11 +253,19 @@ def main() -> int:
         for number in range(NOTES):
             httpx.post(backend.url + "/api/v1/notes", json={"text": f"benchmark note {number}"})
         frontend = start(
-            "frontend", ["-mode=frontend", "-workers=2", f"-backend-service={backend.url}"], "/readyz", workdir
+            "frontend",
+            ["-mode=frontend", "-workers=2", f"-backend-service={backend.url}"],
+            "/readyz",
+            workdir,
         )
         pooled = start(
             "frontend_pooled",
-            ["-mode=frontend", "-workers=2", f"-backend-service={backend.url}", "-backend-keepalive"],
+            [
+                "-mode=frontend",
+                "-workers=2",
+                f"-backend-service={backend.url}",
+                "-backend-keepalive",
+            ],
             "/readyz",
             workdir,
         )
@@ -297,8 +328,10 @@ def report(
     load_seconds: float,
 ) -> None:
     met = True
-    print(f"\n{'route':<32}{'req/s':>9}{'nginx':>9}{'ratio':>7}{'target':>8}"
-          f"{'p50 ms':>8}{'p99 ms':>8}{'p99 max':>8}{'errors':>7}")
+    print(
+        f"\n{'route':<32}{'req/s':>9}{'nginx':>9}{'ratio':>7}{'target':>8}"
+        f"{'p50 ms':>8}{'p99 ms':>8}{'p99 max':>8}{'errors':>7}"
+    )
     for row in results:
         ours, ceiling = row["awsme"], row["nginx"]
         ratio_ok = row["ratio_target"] is None or row["ratio"] >= row["ratio_target"]
@@ -352,8 +385,15 @@ def chart(results: list[dict[str, Any]]) -> None:
     names = [row["route"] for row in results]
     figure, axis = plt.subplots(figsize=(9, 4))
     positions = range(len(names))
-    axis.barh([p + 0.2 for p in positions], [r["nginx"]["rps"] for r in results], 0.4, label="nginx (same bytes)")
-    axis.barh([p - 0.2 for p in positions], [r["awsme"]["rps"] for r in results], 0.4, label="awsme")
+    axis.barh(
+        [p + 0.2 for p in positions],
+        [r["nginx"]["rps"] for r in results],
+        0.4,
+        label="nginx (same bytes)",
+    )
+    axis.barh(
+        [p - 0.2 for p in positions], [r["awsme"]["rps"] for r in results], 0.4, label="awsme"
+    )
     axis.set_yticks(list(positions), names)
     axis.set_xlabel(f"requests per second (wrk, {CONNECTIONS} connections)")
     axis.legend()
