@@ -88,6 +88,8 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     sock.set_inheritable(True)
+    # Queue connections from now on, while the workers start, instead of refusing them.
+    sock.listen(2048)
     return sock
 
 

@@ -262,6 +262,14 @@ def test_notes_through_the_frontend(real_backend: str, frontend_for: Any) -> Non
     assert httpx.delete(url + "/api/notes/abc").status_code == 400
     form = httpx.post(url + "/add-note", data={"note": ""})
     assert form.status_code == 400 and "note is empty" in form.text
+    not_utf8 = httpx.post(
+        url + "/add-note",
+        content=b"note=%FF%FE",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert not_utf8.status_code == 400 and "not valid UTF-8" in not_utf8.text
+    assert httpx.delete(url + "/api/notes/%C2%B2").status_code == 400
+    assert [note["text"] for note in httpx.get(url + "/api/card").json()["notes"]] == []
 
 
 def test_path_prefix(real_backend: str, frontend_for: Any) -> None:
@@ -299,3 +307,40 @@ def test_consecutive_loads_reach_different_replicas(tmp_path: Path, frontend_for
         balancer.stop()
         for server in servers:
             server.stop()
+
+
+def test_a_trickling_backend_hits_the_deadline(frontend_for: Any) -> None:
+    """httpx's read timeout is per read; the frontend's deadline covers the call."""
+
+    async def trickle(scope: Any, receive: Any, send: Any) -> None:
+        import asyncio
+
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(20):
+            await send({"type": "http.response.body", "body": b" ", "more_body": True})
+            await asyncio.sleep(0.2)
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    with serve(trickle) as backend:
+        url = frontend_for(backend.url, backend_timeout=0.5, backend_connect_timeout=0.5)
+        started = time.monotonic()
+        card = httpx.get(url + "/api/card", timeout=10)
+        assert card.status_code == 503 and "did not answer within" in card.json()["problem"]
+        assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(
+    "instance",
+    [
+        {"kubernetes": "x", "container": 3, "events": {"maintenance": 5}},
+        {"events": "soon", "placement": [1]},
+        "not an object",
+    ],
+)
+def test_odd_backend_json_is_shown_not_crashed_on(frontend_for: Any, instance: Any) -> None:
+    document = json.loads((GO_SAMPLES / "backend-root.json").read_text())
+    document.update({"Instance": instance, "NoteItems": ["x"], "Notes": "y"})
+    with serve(FakeBackend(document).app()) as backend:
+        url = frontend_for(backend.url)
+        assert httpx.get(url + "/").status_code == 200
+        assert httpx.get(url + "/api/card").json()["ok"] is True

@@ -127,6 +127,7 @@ BAD_BODIES: list[tuple[str, bytes, int, str]] = [
     ("lone surrogate", b'{"Note": "\\ud800"}', 400, "lone surrogate"),
     ("NUL", b'{"Note": "a\\u0000b"}', 400, "NUL"),
     ("huge body", b'{"Note": "' + b"z" * 70_000 + b'"}', 413, "larger than"),
+    ("deep nesting", b"[" * 30_000 + b"]" * 30_000, 400, "nested too deeply"),
 ]
 
 
@@ -143,15 +144,25 @@ def test_bad_input_is_refused_and_stores_nothing(backend: str) -> None:
 
 
 def test_bad_listing_parameters(backend: str) -> None:
-    for query in ("limit=abc", "limit=0", "limit=-1", "cursor=x", "cursor=0"):
+    unicode_digits = ("limit=%C2%B2", "cursor=%D9%A3")  # "²" and "٣" pass str.isdigit()
+    for query in ("limit=abc", "limit=0", "limit=-1", "cursor=x", "cursor=0", *unicode_digits):
         response = httpx.get(backend + "/api/v1/notes?" + query)
         assert response.status_code == 400, query
         assert "positive whole number" in response.json()["error"], query
 
 
 def test_bad_delete_id(backend: str) -> None:
-    response = httpx.delete(backend + "/api/v1/notes/abc")
-    assert response.status_code == 400
+    for bad in ("abc", "%C2%B2", "0", "-3"):
+        assert httpx.delete(backend + f"/api/v1/notes/{bad}").status_code == 400, bad
+
+
+def test_ids_beyond_any_database_integer(backend: str) -> None:
+    httpx.post(backend + "/api/v1/notes", json={"text": "kept"})
+    huge = "9" * 40
+    assert httpx.delete(backend + f"/api/v1/notes/{huge}").status_code == 404
+    assert httpx.delete(backend + "/api/v1/notes/2147483648").status_code == 404
+    page = httpx.get(backend + f"/api/v1/notes?cursor={huge}&limit={huge}")
+    assert page.status_code == 200 and [n["text"] for n in page.json()["notes"]] == ["kept"]
 
 
 def test_note_of_exactly_the_limit_is_accepted(backend_on: Any) -> None:
@@ -161,5 +172,5 @@ def test_note_of_exactly_the_limit_is_accepted(backend_on: Any) -> None:
     assert live_notes(url) == ["🚀" * 10]
 
 
-def test_health_names_the_database(backend: str) -> None:
-    assert httpx.get(backend + "/healthz").text == "ok\n"
+def test_healthy_with_its_database(backend: str) -> None:
+    assert httpx.get(backend + "/healthz").text == "ok\n"  # the 503 case: test_outages

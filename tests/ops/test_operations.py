@@ -189,3 +189,15 @@ def test_check_mode(start: Any) -> None:
     assert closed.returncode == 1 and closed.stderr.count("\n") == 1
     missing = subprocess.run([APP, "-mode=check"], capture_output=True, text=True)
     assert missing.returncode == 2 and "-url" in missing.stderr
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_one_access_line_per_request_or_none(start: Any, enabled: bool) -> None:
+    backend = start("-mode=backend", "-log-format=json", f"-access-log={str(enabled).lower()}")
+    for _ in range(5):
+        httpx.get(backend.url + "/version?token=QueryTok123")
+    lines = [json.loads(line) for line in backend.stop().splitlines() if line.startswith("{")]
+    versions = [line for line in lines if "/version" in line["message"]]
+    assert len(versions) == (5 if enabled else 0)
+    assert all(line["logger"] == "awsme.access" for line in versions)
+    assert "QueryTok123" not in json.dumps(lines)  # query strings are never logged

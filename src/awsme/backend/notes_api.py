@@ -9,7 +9,13 @@ from pydantic import BaseModel, Field
 
 from awsme.jsonresponse import json_response
 from awsme.notes.store import NotesUnavailable
-from awsme.notes.validation import NoteRejected, parse_note, read_body
+from awsme.notes.validation import (
+    MAX_NOTE_ID,
+    NoteRejected,
+    parse_note,
+    parse_positive_int,
+    read_body,
+)
 
 router = APIRouter(prefix="/api/v1/notes", tags=["notes"])
 
@@ -45,12 +51,9 @@ def _error(status: int, message: str) -> Response:
     return json_response({"error": message}, status)
 
 
-def _positive_int(raw: str | None, name: str) -> int | None:
-    if raw is None:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise NoteRejected(f"{name} must be a positive whole number")
-    return int(raw)
+def _optional(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    return None if raw is None else parse_positive_int(raw, name)
 
 
 @router.get(
@@ -62,8 +65,10 @@ def _positive_int(raw: str | None, name: str) -> int | None:
 async def list_notes(request: Request) -> Response:
     state = request.app.state.backend
     try:
-        limit = _positive_int(request.query_params.get("limit"), "limit") or DEFAULT_PAGE
-        cursor = _positive_int(request.query_params.get("cursor"), "cursor")
+        limit = _optional(request, "limit") or DEFAULT_PAGE
+        cursor = _optional(request, "cursor")
+        if cursor is not None and cursor > MAX_NOTE_ID:
+            cursor = None  # every note is below it: the first page
         store = state.notes.usable_store()
         page, next_cursor = await store.page(min(limit, state.settings.notes_page_max), cursor)
     except NoteRejected as rejected:
@@ -115,9 +120,8 @@ async def create_note(request: Request) -> Response:
 async def delete_note(request: Request, note_id: str) -> Response:
     state = request.app.state.backend
     try:
-        identifier = _positive_int(note_id, "note id")
-        assert identifier is not None
-        deleted = await state.notes.usable_store().delete(identifier)
+        identifier = parse_positive_int(note_id, "note id")
+        deleted = identifier <= MAX_NOTE_ID and await state.notes.usable_store().delete(identifier)
     except NoteRejected as rejected:
         return _error(rejected.status, rejected.reason)
     except NotesUnavailable as error:

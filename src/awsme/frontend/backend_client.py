@@ -20,7 +20,6 @@ from starlette.requests import Request
 
 from awsme.version import VERSION
 
-# Headers that carry the browser's identity or credentials: never sent on.
 REQUEST_ID = "X-Request-ID"
 HEALTH_CACHE_SECONDS = 1.0
 
@@ -68,6 +67,7 @@ class BackendClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url
+        self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.keepalive = keepalive
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=32 if keepalive else 0)
@@ -104,10 +104,13 @@ class BackendClient:
             send_headers["Content-Type"] = "application/json"
         started = time.perf_counter()
         try:
-            response = await self._client.request(
-                method, path, headers=send_headers, content=content
-            )
-        except httpx.HTTPError as error:
+            # httpx's read timeout is per read: a backend that trickles bytes would
+            # never trip it. The whole call has a deadline too.
+            async with asyncio.timeout(self.connect_timeout + self.read_timeout):
+                response = await self._client.request(
+                    method, path, headers=send_headers, content=content
+                )
+        except (httpx.HTTPError, TimeoutError) as error:
             self.observe("unavailable", time.perf_counter() - started)
             raise self._unavailable(error) from None
         self.observe(str(response.status_code), time.perf_counter() - started)
@@ -115,12 +118,12 @@ class BackendClient:
             response.status_code, response.content, response.headers.get("content-type", "")
         )
 
-    def _unavailable(self, error: httpx.HTTPError) -> BackendUnavailable:
+    def _unavailable(self, error: Exception) -> BackendUnavailable:
         """Say which failure it was, in words a workshop attendee can act on."""
         where = f"the backend at {self.base_url}"
         if isinstance(error, httpx.ConnectTimeout):
             return BackendUnavailable(f"{where} did not accept a connection in time")
-        if isinstance(error, httpx.TimeoutException):
+        if isinstance(error, httpx.TimeoutException | TimeoutError):
             return BackendUnavailable(f"{where} did not answer within {self.read_timeout:g}s")
         if isinstance(error, httpx.ConnectError):
             return BackendUnavailable(f"{where} refused the connection ({error})")

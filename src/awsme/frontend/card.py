@@ -61,6 +61,15 @@ def _dig(document: Any, *path: str) -> Any:
     return document
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """A JSON object, or an empty one: a backend's JSON is input, not trusted."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _bytes(value: Any) -> str | None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         return None
@@ -74,10 +83,10 @@ def _bytes(value: Any) -> str | None:
 
 def card_from_backend(info: dict[str, Any]) -> Card:
     """The card for a backend's `GET /` JSON; missing keys are missing values."""
-    instance = info.get("Instance") if isinstance(info.get("Instance"), dict) else {}
-    kube = _dig(instance, "kubernetes") or {}
-    container = _dig(instance, "container") or {}
-    events = _dig(instance, "events") or {}
+    instance = _dict(info.get("Instance"))
+    kube = _dict(instance.get("kubernetes"))
+    container = _dict(instance.get("container"))
+    events = _dict(instance.get("events"))
     backend_rows = [
         Row("name", "Name", _text(info.get("Name"))),
         Row("version", "Version", _text(info.get("Version"))),
@@ -138,14 +147,14 @@ def _served_by(instance: Any) -> str | None:
 
 def _notes(info: dict[str, Any]) -> list[NoteView]:
     items = info.get("NoteItems")
-    if isinstance(items, list):
+    if isinstance(items, list) and all(isinstance(item, dict) for item in items):
         return [
             NoteView(id=item.get("id"), text=str(item.get("text", "")))
             for item in items
             if isinstance(item, dict) and isinstance(item.get("id"), int)
         ]
-    notes = info.get("Notes")  # a Go backend: strings, possibly null
-    return [NoteView(id=None, text=str(text)) for text in notes or [] if text is not None]
+    notes = _list(info.get("Notes"))  # a Go backend: strings, possibly null
+    return [NoteView(id=None, text=str(text)) for text in notes if text is not None]
 
 
 def _chaos(info: dict[str, Any]) -> list[str]:
@@ -153,14 +162,14 @@ def _chaos(info: dict[str, Any]) -> list[str]:
     return [str(line) for line in lines] if isinstance(lines, list) else []
 
 
-def _notices(events: Any) -> list[str]:
+def _notices(events: dict[str, Any]) -> list[str]:
     notices = []
     spot = _dig(events, "spot_interruption")
     if isinstance(spot, dict) and spot.get("action"):
         notices.append(
             f"Spot interruption: this instance will {spot['action']} at {spot.get('time', '?')}"
         )
-    for event in _dig(events, "maintenance") or []:
+    for event in _list(events.get("maintenance")):
         if isinstance(event, dict):
             notices.append(
                 f"Scheduled maintenance: {event.get('code')} ({event.get('description')}) "

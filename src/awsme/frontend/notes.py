@@ -17,7 +17,7 @@ from awsme.frontend.backend_client import (
     forwarded_headers,
 )
 from awsme.frontend.pages import page_context, templates
-from awsme.notes.validation import NoteRejected, read_body
+from awsme.notes.validation import NoteRejected, parse_positive_int, read_body
 
 router = APIRouter()
 
@@ -61,8 +61,11 @@ async def add_note(request: Request) -> Response:
             return _message_page(request, rejected.status, "Note not added", rejected.reason)
         return Response(f"Error: {rejected.reason}\n", rejected.status, media_type="text/plain")
     if form:
-        text = parse_qs(body.decode("utf-8", "replace")).get("note", [""])[0]
-        body = orjson.dumps({"Note": text})
+        try:
+            fields = parse_qs(body.decode("ascii"), encoding="utf-8", errors="strict")
+        except UnicodeError:
+            return _message_page(request, 400, "Note not added", "the form is not valid UTF-8")
+        body = orjson.dumps({"Note": fields.get("note", [""])[0]})
     headers = forwarded_headers(request)
     try:
         answer = await state.client.call("POST", "/add-note", headers=headers, content=body)
@@ -81,8 +84,7 @@ async def add_note(request: Request) -> Response:
 
 async def _delete(request: Request, note_id: str) -> BackendAnswer:
     state = request.app.state.frontend
-    if not note_id.isdigit():
-        raise NoteRejected("note id must be a positive whole number")
+    parse_positive_int(note_id, "note id")  # the backend gets only a plain number
     headers = forwarded_headers(request)
     answer: BackendAnswer = await state.client.call(
         "DELETE", f"/api/v1/notes/{note_id}", headers=headers

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pymysql
 from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -41,9 +42,10 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, TimeoutError):
         return "the database did not answer in time"
     orig = getattr(error, "orig", None) or error
-    args: tuple[object, ...] = tuple(getattr(orig, "args", ()))
-    if len(args) == 2 and isinstance(args[0], int):  # PyMySQL: (code, message)
-        reason = f"MySQL error {args[0]}: {args[1]}"
+    if isinstance(orig, pymysql.err.MySQLError) and len(orig.args) == 2:
+        reason = f"MySQL error {orig.args[0]}: {orig.args[1]}"  # PyMySQL: (code, message)
+    elif isinstance(orig, OSError) and orig.strerror:
+        reason = orig.strerror
     else:
         reason = (str(orig) or type(orig).__name__).splitlines()[0]
     return f"the database is unavailable: {reason}"

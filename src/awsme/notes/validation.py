@@ -42,6 +42,8 @@ def parse_note(body: bytes, *, key: str, max_length: int) -> str:
         document: Any = json.loads(decoded)
     except json.JSONDecodeError as error:
         raise NoteRejected(f"invalid JSON: {error}") from None
+    except RecursionError:
+        raise NoteRejected("invalid JSON: nested too deeply") from None
     if not isinstance(document, dict):
         raise NoteRejected(f'body must be a JSON object like {{"{key}": "text"}}')
     if key not in document:
@@ -64,3 +66,15 @@ def check_note(text: str, *, max_length: int) -> str:
     except UnicodeEncodeError:  # a lone surrogate, which JSON's \\ud800 escapes allow
         raise NoteRejected("note is not valid Unicode (lone surrogate)") from None
     return text
+
+
+# Note ids are 32-bit in every database (gorm made them int unsigned; PostgreSQL's
+# serial is int4): a larger number can name no note.
+MAX_NOTE_ID = 2**31 - 1
+
+
+def parse_positive_int(raw: str, name: str) -> int:
+    """A whole number >= 1 written in ASCII digits (str.isdigit() also takes "²")."""
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise NoteRejected(f"{name} must be a positive whole number")
+    return int(raw)

@@ -147,6 +147,8 @@ async def fail_probe(request: Request, probe: str) -> Response:
         count = _number(request, "count", 1, 1_000_000)
     except ValueError as error:
         return _bad(str(error))
+    if count is not None and not count.is_integer():
+        return _bad("count must be a whole number")
     chaos = _chaos(request)
     chaos.failing_probes[probe] = int(count) if count is not None else None
     return json_response(chaos.state())

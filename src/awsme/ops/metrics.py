@@ -61,7 +61,7 @@ class Metrics:
         self.metadata_age = Gauge(
             "awsme_metadata_age_seconds",
             "Age of the metadata being served",
-            multiprocess_mode="max",
+            multiprocess_mode="livemostrecent",
             registry=registry,
         )
         self.db_connections = Gauge(
