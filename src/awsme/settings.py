@@ -242,6 +242,13 @@ class Settings:
         parse_int(0, 10000),
         metavar="N",
     )
+    notes_cache: float = setting(
+        0.5,
+        "backend: seconds GET / may reuse the notes it read (0: read every time); a note "
+        "written through another replica shows within this time",
+        parse_float(0, 1),
+        metavar="SECONDS",
+    )
     notes_page_max: int = setting(
         100, "backend: largest page /api/v1/notes returns", parse_int(1, 1000), metavar="N"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,28 @@ def test_note_of_exactly_the_limit_is_accepted(backend_on: Any) -> None:
 
 def test_healthy_with_its_database(backend: str) -> None:
     assert httpx.get(backend + "/healthz").text == "ok\n"  # the 503 case: test_outages
+
+
+def test_a_note_shows_on_every_replica_within_a_second(database: ThrowawayDatabase) -> None:
+    """GET / reuses the notes it read for -notes-cache seconds (0.5 by default)."""
+    replicas = []
+    for name in ("a", "b"):
+        settings = Settings(
+            mode="backend", db_url=database.url, run_migrations=True, metadata="simulated"
+        )
+        context = serve(create_backend_app(settings, {"POD_NAME": name}))
+        replicas.append((context, context.__enter__().url))
+    try:
+        (_, a), (_, b) = replicas
+        wait_ready(a)
+        wait_ready(b)
+        assert httpx.get(b + "/").json()["Notes"] == []  # b has read (and cached) no notes
+        assert httpx.post(a + "/add-note", json={"Note": "written through a"}).status_code == 200
+        assert httpx.get(a + "/").json()["Notes"] == ["written through a"]  # at once on a
+        started = time.monotonic()
+        while httpx.get(b + "/").json()["Notes"] != ["written through a"]:
+            assert time.monotonic() - started < 1.0, "not on the other replica within a second"
+            time.sleep(0.05)
+    finally:
+        for context, _ in replicas:
+            context.__exit__(None, None, None)

@@ -43,7 +43,10 @@ def proxy(migrated: ThrowawayDatabase) -> Iterator[TcpProxy]:
 
 
 def start_backend(db_url: str) -> Any:
-    settings = Settings(mode="backend", db_url=db_url, metadata="simulated", db_timeout=2.0)
+    # notes_cache=0: every GET / reads the database, so the outage shows at once.
+    settings = Settings(
+        mode="backend", db_url=db_url, metadata="simulated", db_timeout=2.0, notes_cache=0.0
+    )
     return serve(create_backend_app(settings, {}))
 
 

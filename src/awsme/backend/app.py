@@ -35,7 +35,10 @@ def build_notes_service(settings: Settings) -> NotesService:
     # An SQLite file belongs to this process alone: no one else will migrate it.
     embedded = url.get_backend_name() == "sqlite"
     return NotesService(
-        url, run_migrations=settings.run_migrations or embedded, timeout=settings.db_timeout
+        url,
+        run_migrations=settings.run_migrations or embedded,
+        timeout=settings.db_timeout,
+        cache_seconds=settings.notes_cache,
     )
 
 

@@ -103,7 +103,7 @@ async def get_root(request: Request) -> Response:
         )
     snapshot = await state.cache.get()
     try:
-        notes, error = await state.notes.usable_store().recent(state.settings.notes_limit), ""
+        notes, error = await state.notes.newest(state.settings.notes_limit), ""
     except NotesUnavailable as unavailable:
         # The metadata is still worth showing: answer 200 and say what is missing.
         notes, error = [], f"notes unavailable: {unavailable}"

@@ -15,7 +15,8 @@ from sqlalchemy import URL
 
 from awsme.notes.database import create_engine, describe
 from awsme.notes.migrate import head_revision, migrate
-from awsme.notes.store import NoteStore, NotesUnavailable, describe_error
+from awsme.notes.recent import RecentNotes
+from awsme.notes.store import Note, NoteStore, NotesUnavailable, describe_error
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +24,14 @@ MAX_BACKOFF = 5.0  # a database back from an outage is used within seconds
 
 
 class NotesService:
-    def __init__(self, url: URL, *, run_migrations: bool, timeout: float) -> None:
+    def __init__(
+        self, url: URL, *, run_migrations: bool, timeout: float, cache_seconds: float = 0.5
+    ) -> None:
         self.url = url
         self.run_migrations = run_migrations
         self.engine = create_engine(url)
         self.store = NoteStore(self.engine, timeout=timeout)
+        self.recent = RecentNotes(self.store, cache_seconds)
         self.ready = False
         self.problem: str | None = "connecting to the database"
         self._task: asyncio.Task[None] | None = None
@@ -76,6 +80,11 @@ class NotesService:
         except NotesUnavailable as error:
             return str(error)
         return None
+
+    async def newest(self, limit: int) -> list[Note]:
+        """The newest notes for `GET /`, oldest first, from the short-lived cache."""
+        self.usable_store()  # raises NotesUnavailable until connected
+        return await self.recent.get(limit)
 
     def usable_store(self) -> NoteStore:
         """The store once connected; before that, NotesUnavailable saying why not."""

@@ -75,6 +75,7 @@ class NoteStore:
         self.engine = engine
         self.timeout = timeout
         self.on_error: Callable[[], None] = lambda: None  # the app's metrics count failures
+        self.on_change: list[Callable[[], None]] = []  # told after each committed write
 
     @asynccontextmanager
     async def _connection(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -107,6 +108,7 @@ class NoteStore:
         if not key or key[0] is None:
             raise NotesUnavailable("the database did not return the new note's id")
         # The transaction has committed here: only now is the note acknowledged.
+        self._changed()
         return Note(id=int(key[0]), text=text, created_at=now)
 
     async def recent(self, limit: int) -> list[Note]:
@@ -142,7 +144,12 @@ class NoteStore:
         )
         async with self._connection(write=True) as connection:
             result = await connection.execute(statement)
+        self._changed()
         return result.rowcount == 1
+
+    def _changed(self) -> None:
+        for listener in self.on_change:
+            listener()
 
     async def count_live(self) -> int:
         """For tests and tools, never on a request path (COUNT(*) scans)."""
