@@ -146,3 +146,9 @@ def test_unreadable_password_file_is_refused(tmp_path: Path) -> None:
     result = run_app("-run-migrations", f"-db-password-file={tmp_path / 'missing'}")
     assert result.returncode == 2
     assert "cannot read -db-password-file" in result.stderr
+
+
+def test_the_head_revision_the_backend_expects_is_alembics() -> None:
+    from awsme.notes.schema import HEAD_REVISION
+
+    assert head_revision() == HEAD_REVISION

@@ -17,6 +17,7 @@ from awsme.version import VERSION
 
 router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.auto_reload = False  # packaged templates never change: no stat() per render
 
 
 async def load_card(request: Request) -> tuple[Card, int]:

@@ -13,6 +13,11 @@ NOTE_COLUMN_LENGTH = 4000
 NoteId = Integer().with_variant(mysql.INTEGER(unsigned=True), "mysql")
 Timestamp = DateTime().with_variant(mysql.TIMESTAMP(), "mysql")
 
+# The newest migration's revision (notes/migrations/versions/). A running backend
+# compares the database against it without loading Alembic, which only
+# -run-migrations needs; a test checks that it is Alembic's head.
+HEAD_REVISION = "0001"
+
 metadata = MetaData()
 
 notes = Table(

@@ -14,8 +14,8 @@ import logging
 from sqlalchemy import URL
 
 from awsme.notes.database import create_engine, describe
-from awsme.notes.migrate import head_revision, migrate
 from awsme.notes.recent import RecentNotes
+from awsme.notes.schema import HEAD_REVISION
 from awsme.notes.store import Note, NoteStore, NotesUnavailable, describe_error
 
 log = logging.getLogger(__name__)
@@ -57,9 +57,11 @@ class NotesService:
 
     async def _connect_once(self) -> None:
         if self.run_migrations:
+            from awsme.notes.migrate import migrate  # Alembic loads only to migrate
+
             await migrate(self.url)
         revision = await self.store.schema_revision()
-        head = head_revision()
+        head = HEAD_REVISION
         if revision != head:
             raise NotesUnavailable(
                 f"the database schema is at revision {revision or 'none'}, not {head}: "

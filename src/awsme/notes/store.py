@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pymysql
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Select, func, insert, inspect, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from awsme.notes.migrate import current_revision
 from awsme.notes.schema import notes
 
 
@@ -91,8 +90,13 @@ class NoteStore:
             raise NotesUnavailable(describe_error(error)) from None
 
     async def schema_revision(self) -> str | None:
+        """The revision Alembic recorded, or None for a database it never migrated."""
         async with self._connection() as connection:
-            return await connection.run_sync(current_revision)
+            tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+            if "alembic_version" not in tables:
+                return None
+            revision = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+        return str(revision) if revision is not None else None
 
     async def ping(self) -> None:
         async with self._connection() as connection:
