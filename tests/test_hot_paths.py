@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
+import aiohttp
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -41,6 +42,7 @@ def test_hot_routes_make_no_metadata_calls_and_build_no_clients(
                 client.get(backend.url + path)
             metadata_requests = simulator.state.request_count
             clients, engines = live(httpx.AsyncClient), live(AsyncEngine)
+            sessions = live(aiohttp.ClientSession)
             for _ in range(30):
                 for path in HOT:
                     assert client.get(backend.url + path).status_code == 200, path
@@ -49,3 +51,4 @@ def test_hot_routes_make_no_metadata_calls_and_build_no_clients(
             assert simulator.state.request_count == metadata_requests
             assert live(httpx.AsyncClient) == clients
             assert live(AsyncEngine) == engines
+            assert live(aiohttp.ClientSession) == sessions

@@ -233,7 +233,7 @@ def test_note_forms_without_javascript(
     fake, backend = go_backend
     url = frontend_for(backend)
     added = httpx.post(url + "/add-note", data={"note": "from a form <b>"})
-    assert added.status_code == 303 and added.headers["location"] == "/"
+    assert added.status_code == 303 and added.headers["location"] == "/?fresh=1"
     assert json.loads(fake.requests[-1]["body"]) == {"Note": "from a form <b>"}
 
 
@@ -281,7 +281,7 @@ def test_path_prefix(real_backend: str, frontend_for: Any) -> None:
     assert httpx.get(url + "/awsme/theme.css").status_code == 200
     assert httpx.get(url + "/awsme/static/app.css").status_code == 200
     added = httpx.post(url + "/awsme/add-note", data={"note": "behind an ingress"})
-    assert added.status_code == 303 and added.headers["location"] == "/awsme/"
+    assert added.status_code == 303 and added.headers["location"] == "/awsme/?fresh=1"
     for probe in ("/healthz", "/awsme/healthz", "/livez", "/awsme/readyz"):
         assert httpx.get(url + probe).status_code == 200, probe
     assert httpx.get(url + "/").status_code == 404  # only the prefix serves pages

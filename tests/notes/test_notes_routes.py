@@ -200,3 +200,16 @@ def test_a_note_shows_on_every_replica_within_a_second(database: ThrowawayDataba
     finally:
         for context, _ in replicas:
             context.__exit__(None, None, None)
+
+
+def test_no_cache_reads_the_notes_afresh(backend_on: Any, database: ThrowawayDatabase) -> None:
+    url = backend_on(notes_cache=1.0)
+    assert httpx.get(url + "/").json()["Notes"] == []  # now cached for a second
+    with serve(
+        create_backend_app(Settings(mode="backend", db_url=database.url, metadata="simulated"), {})
+    ) as other:
+        wait_ready(other.url)
+        httpx.post(other.url + "/add-note", json={"Note": "through the other replica"})
+    assert httpx.get(url + "/").json()["Notes"] == []  # still the cached list
+    fresh = httpx.get(url + "/", headers={"Cache-Control": "no-cache"}).json()["Notes"]
+    assert fresh == ["through the other replica"]

@@ -103,7 +103,9 @@ async def get_root(request: Request) -> Response:
         )
     snapshot = await state.cache.get()
     try:
-        notes, error = await state.notes.newest(state.settings.notes_limit), ""
+        # A caller that just wrote a note asks for no cache, to see it at once.
+        fresh = "no-cache" in request.headers.get("cache-control", "")
+        notes, error = await state.notes.newest(state.settings.notes_limit, fresh=fresh), ""
     except NotesUnavailable as unavailable:
         # The metadata is still worth showing: answer 200 and say what is missing.
         notes, error = [], f"notes unavailable: {unavailable}"

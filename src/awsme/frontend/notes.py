@@ -38,7 +38,8 @@ def _refusal(answer: BackendAnswer) -> str:
 
 def _back_to_card(request: Request) -> Response:
     prefix = request.app.state.frontend.settings.path_prefix
-    return RedirectResponse(prefix + "/", status_code=303)
+    # ?fresh: whichever replica answers shows the change at once.
+    return RedirectResponse(prefix + "/?fresh=1", status_code=303)
 
 
 def _message_page(request: Request, status: int, title: str, message: str) -> Response:

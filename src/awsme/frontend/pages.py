@@ -23,8 +23,12 @@ templates.env.auto_reload = False  # packaged templates never change: no stat() 
 async def load_card(request: Request) -> tuple[Card, int]:
     """The card from one backend call, and the HTTP status to answer with."""
     state = request.app.state.frontend
+    headers = forwarded_headers(request)
+    if "fresh" in request.query_params:
+        # Right after a change: notes the backend has not cached (see -notes-cache).
+        headers["Cache-Control"] = "no-cache"
     try:
-        info = await state.client.info(forwarded_headers(request))
+        info = await state.client.info(headers)
     except BackendUnavailable as error:
         card, status = unavailable_card(str(error)), error.status
     else:

@@ -83,9 +83,12 @@ class NotesService:
             return str(error)
         return None
 
-    async def newest(self, limit: int) -> list[Note]:
-        """The newest notes for `GET /`, oldest first, from the short-lived cache."""
+    async def newest(self, limit: int, *, fresh: bool = False) -> list[Note]:
+        """The newest notes for `GET /`, oldest first, from the short-lived cache
+        (or from the database, when `fresh`)."""
         self.usable_store()  # raises NotesUnavailable until connected
+        if fresh:
+            self.recent.forget()
         return await self.recent.get(limit)
 
     def usable_store(self) -> NoteStore:

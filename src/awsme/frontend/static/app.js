@@ -432,11 +432,13 @@
       renderNotes(card.notes || [], highlightNew);
     }
 
-    async function fetchCard() {
+    // fresh: right after a change, ask the backend for notes it has not cached, so
+    // that whichever replica answers shows the change (see -notes-cache).
+    async function fetchCard(fresh = false) {
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(), Math.max(10000, refreshMs * 5));
       try {
-        const response = await fetch(`${prefix}/api/card`, {
+        const response = await fetch(`${prefix}/api/card${fresh ? "?fresh=1" : ""}`, {
           headers: { Accept: "application/json" },
           cache: "no-store",
           signal: controller.signal,
@@ -466,9 +468,9 @@
     // Answers can overlap (a click during polling): count every one, show the newest.
     let asked = 0;
     let shown = 0;
-    async function refresh(highlightNew = false) {
+    async function refresh(highlightNew = false, fresh = false) {
       const ticket = ++asked;
-      const card = await fetchCard();
+      const card = await fetchCard(fresh);
       record(card.ok ? card.replica || { key: "unknown", version: null } : null);
       if (ticket > shown) {
         shown = ticket;
@@ -554,7 +556,7 @@
         if (response.ok) {
           el.noteInput.value = "";
           say("Note added.", "ok");
-          await refresh(true);
+          await refresh(true, true);
         } else {
           say(`${response.status} — ${reason(answer, response)}`, "error");
         }
@@ -587,7 +589,7 @@
         } else {
           say(`${response.status} — ${reason(await response.text(), response)}`, "error");
         }
-        await refresh();
+        await refresh(false, true);
       } catch {
         say("The frontend could not be reached: the note was not deleted.", "error");
       } finally {
