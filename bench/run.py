@@ -193,17 +193,7 @@ def parse_wrk(output: str) -> dict[str, float]:
 
 
 def prepare_database() -> None:
-    subprocess.run(
-        [
-            "mariadb",
-            "--protocol=tcp",
-            "-h127.0.0.1",
-            "-uroot",
-            "-e",
-            f"DROP DATABASE IF EXISTS {DATABASE}",
-        ],
-        check=True,
-    )
+    drop_database()
     subprocess.run(
         [APP, "-run-migrations", f"-db-url={MARIADB_URL}"], check=True, capture_output=True
     )

@@ -51,6 +51,14 @@ class LoopbackServer:
         self.sock.close()
 
 
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens (the port was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
 def wait_ready(url: str, timeout: float = 20) -> None:
     """Wait until the awsme app at url says it is ready (its database connected)."""
     deadline = time.monotonic() + timeout

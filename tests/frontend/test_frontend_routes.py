@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from starlette.routing import Route
 from awsme.backend.app import create_backend_app
 from awsme.frontend.app import create_frontend_app
 from awsme.settings import Settings
-from tests.loopback import LoopbackServer, serve, wait_ready
+from tests.loopback import LoopbackServer, closed_port_url, serve, wait_ready
 
 GO_SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "go-samples"
 
@@ -87,12 +86,6 @@ def frontend_for() -> Iterator[Any]:
     yield start
     for context in contexts:
         context.__exit__(None, None, None)
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def test_card_from_a_go_backend(go_backend: tuple[FakeBackend, str], frontend_for: Any) -> None:

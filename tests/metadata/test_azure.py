@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from starlette.routing import Route
 from awsme.metadata.azure import AzureSource
 from awsme.metadata.model import MaintenanceEvent, MetadataError, SpotInterruption
 from awsme.metadata.source import MetadataSource, make_http_client
-from tests.loopback import LoopbackServer, serve
+from tests.loopback import LoopbackServer, closed_port_url, serve
 
 # The "Instance metadata" sample of the Azure IMDS documentation, api-version 2021-02-01
 # (public keys, storage profile and security profile trimmed).
@@ -168,13 +167,6 @@ def server(fake: FakeImds) -> Iterator[LoopbackServer]:
             yield running
         finally:
             fake.release.set()
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 async def test_maps_every_field_and_sends_the_metadata_header(

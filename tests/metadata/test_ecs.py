@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from starlette.routing import Route
 from awsme.metadata.ecs import EcsSource
 from awsme.metadata.model import NO_EVENTS, MetadataError
 from awsme.metadata.source import MetadataSource, make_http_client
-from tests.loopback import LoopbackServer, serve
+from tests.loopback import LoopbackServer, closed_port_url, serve
 
 # Shapes from the "Task metadata endpoint version 4 examples for tasks on Fargate" page.
 FARGATE_CONTAINER: dict[str, Any] = {
@@ -156,14 +155,6 @@ def server(fake: FakeEcs) -> Iterator[LoopbackServer]:
 
 def base_url(server: LoopbackServer) -> str:
     return f"{server.url}/v4/cd189a933e5849daa93386466019ab50-2495160603"
-
-
-def closed_port_url() -> str:
-    """A loopback URL where nothing listens: connections are refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v4/gone"
 
 
 async def test_fargate_task_maps_every_field(fake: FakeEcs, server: LoopbackServer) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from starlette.routing import Route
 from awsme.metadata.gce import DEFAULT_BASE_URL, GceSource, gce_base_url
 from awsme.metadata.model import MaintenanceEvent, MetadataError
 from awsme.metadata.source import MetadataSource, make_http_client
-from tests.loopback import LoopbackServer, serve
+from tests.loopback import LoopbackServer, closed_port_url, serve
 
 # What `curl -H Metadata-Flavor:Google .../instance/?recursive=true` prints on an
 # e2-medium (service account scopes and disks trimmed).
@@ -139,13 +138,6 @@ def server(fake: FakeGce) -> Iterator[LoopbackServer]:
             yield running
         finally:
             fake.release.set()
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 def test_base_url_honours_gce_metadata_host() -> None:
