@@ -19,6 +19,7 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from awsme.ops.logs import configure_logging as configure_log_output
 from awsme.ops.metrics import MULTIPROCESS_DIR
 from awsme.ops.shutdown import exit_zero_after_graceful_shutdown
 from awsme.settings import SettingError, Settings
@@ -27,9 +28,7 @@ log = logging.getLogger("awsme")
 
 
 def configure_logging(settings: Settings) -> None:
-    from awsme.ops.logs import configure_logging as configure
-
-    configure(settings.log_level, settings.log_format)
+    configure_log_output(settings.log_level, settings.log_format)
 
 
 def build_app(settings: Settings, environ: Mapping[str, str]) -> Any:
