@@ -1,10 +1,12 @@
-# syntax=docker/dockerfile:1
 # awsme: one image, every role. The same file builds amd64 and arm64 (every
 # dependency ships wheels for both, so the final stage needs no compiler).
 #
 #   docker build -t awsme .
 #   docker run --rm -p 8080:8080 awsme                  # standalone: the card on :8080
 #   docker run --rm awsme app -mode=backend -run-migrations -port=8081 -db-host=db -db-password=root
+#
+# No `# syntax=` line: BuildKit would fetch that frontend from a registry, and
+# air-gapped builders have none. The built-in frontend knows RUN --mount.
 
 ARG PYTHON_VERSION=3.11
 
@@ -30,9 +32,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# The wheel is bind-mounted, never copied: no layer keeps it, and pip keeps no cache.
-RUN --mount=type=bind,from=build,source=/dist,target=/dist \
-    python -m pip install --no-cache-dir /dist/*.whl \
+# The runtime packages are exactly those of requirements.lock, checked by hash, so
+# that two builds of one commit install the same; then the wheel, with no more.
+# Both are bind-mounted, never copied: no layer keeps them, and pip keeps no cache.
+RUN --mount=type=bind,source=requirements.lock,target=/tmp/requirements.lock \
+    --mount=type=bind,from=build,source=/dist,target=/dist \
+    python -m pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock \
+ && python -m pip install --no-cache-dir --no-deps /dist/*.whl \
  && groupadd --system --gid 10001 awsme \
  && useradd --system --uid 10001 --gid awsme --home-dir /data --no-create-home awsme \
  && install -d -o awsme -g awsme -m 0750 /data

@@ -4,13 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck browser clean bench bench-notes
+.PHONY: run test lint typecheck browser clean bench bench-notes lock
 
-$(STAMP): pyproject.toml
+# The runtime comes from requirements.lock, as in the image; the dev tools on top.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
+
+## make lock: pin the image's runtime packages again, after a change to pyproject.toml
+lock: $(STAMP)
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+		--no-annotate --custom-compile-command 'make lock' pyproject.toml -o requirements.lock
 
 ## make run: the card on http://127.0.0.1:8080 (backend on 8081), simulated EC2 metadata, no server needed
 run: $(STAMP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -62,7 +63,8 @@ def test_final_stage_is_small_and_unprivileged() -> None:
     runs = " ".join(rest for keyword, rest in final if keyword == "RUN")
     for heavy in ("apt-get", "apk ", "gcc", "build-essential", "COPY . "):
         assert heavy not in runs
-    assert "pip install --no-cache-dir" in runs
+    assert "pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock" in runs
+    assert "pip install --no-cache-dir --no-deps /dist/*.whl" in runs
     assert "from=build" in runs, "the wheel comes from the build stage"
     assert not [rest for keyword, rest in final if keyword == "COPY"], "nothing else copied in"
     user = [rest for keyword, rest in final if keyword == "USER"][-1]
@@ -114,7 +116,9 @@ def test_dockerignore_sends_only_what_the_build_copies() -> None:
         for source in shlex.split(rest)[:-1]
     ]
     assert sources == ["pyproject.toml", "README.md", "src"]
-    for source in sources:
+    mounted = re.findall(r"--mount=type=bind,source=([^,\s]+)", DOCKERFILE.read_text())
+    assert mounted == ["requirements.lock"]
+    for source in sources + mounted:
         assert dockerignore_admits(source), source
     for kept_out in (".git", ".venv", "tests", "bench", "awsme-notes.db", "compose.yaml"):
         assert not dockerignore_admits(kept_out), kept_out

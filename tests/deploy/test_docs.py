@@ -1,5 +1,5 @@
 """docs/: every command block names files that exist and `app` command lines that the
-program accepts. (The workshop's commands are run for real in test_container_equivalent.)"""
+program accepts. (The workshop's `docker` commands run for real in tests/docker.)"""
 
 from __future__ import annotations
 
@@ -10,20 +10,10 @@ from pathlib import Path
 import pytest
 
 from awsme.cli import parse_settings
+from tests.docs_commands import page_commands as shell_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted((ROOT / "docs").glob("*.md"))
-FENCE = re.compile(r"^ *```(\w*)\n(.*?)^ *```", re.MULTILINE | re.DOTALL)
-
-
-def shell_commands(page: Path) -> list[str]:
-    """Each command of the page's sh blocks, continuation lines joined."""
-    commands = []
-    for language, body in FENCE.findall(page.read_text()):
-        if language in ("sh", "shell", "bash"):
-            joined = body.replace("\\\n", " ")
-            commands += [" ".join(line.split()) for line in joined.splitlines() if line.strip()]
-    return commands
 
 
 def app_command_lines(page: Path) -> list[list[str]]:
