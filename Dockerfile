@@ -19,15 +19,6 @@ COPY src ./src
 RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
 
 FROM python:${PYTHON_VERSION}-slim-bookworm
-# Keep in step with src/awsme/version.py (tests/deploy checks it); CodeBuild passes both.
-ARG VERSION=2.0.0
-ARG REVISION=unknown
-LABEL org.opencontainers.image.title="awsme" \
-      org.opencontainers.image.description="A demo microservice that tells where it runs: backend, frontend, standalone, EC2 metadata simulator" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="Apache-2.0"
-
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -46,8 +37,19 @@ RUN --mount=type=bind,source=requirements.lock,target=/tmp/requirements.lock \
 # The embedded SQLite file (used when no database is configured) lands in the
 # working directory. With `--read-only` or readOnlyRootFilesystem, /data is the
 # one path to mount writable (a volume, an emptyDir); /tmp too with -workers>1.
+# No VOLUME: the roles that use a database write nothing, and each container
+# would leave an anonymous volume behind (four per `docker compose down`).
 WORKDIR /data
-VOLUME ["/data"]
+
+# Last, so that a new revision reuses every layer above.
+# Keep in step with src/awsme/version.py (tests/deploy checks it); CodeBuild passes both.
+ARG VERSION=2.0.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="awsme" \
+      org.opencontainers.image.description="A demo microservice that tells where it runs: backend, frontend, standalone, EC2 metadata simulator" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
 
 # Numeric, so that Kubernetes can check runAsNonRoot.
 USER 10001:10001
