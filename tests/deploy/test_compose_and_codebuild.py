@@ -124,9 +124,12 @@ def test_buildspec_logs_in_builds_and_pushes() -> None:
     commands = [c for phase in spec["phases"].values() for c in phase["commands"]]
     text = "\n".join(commands)
     (login,) = [c for c in commands if "docker login" in c]
-    assert re.match(
-        r"aws ecr get-login-password --region \$AWS_DEFAULT_REGION \| docker login ", login
+    assert re.search(
+        r"^ *aws ecr get-login-password --region \$AWS_DEFAULT_REGION \| docker login ",
+        login,
+        re.MULTILINE,
     )
+    assert login.startswith('if [ -z "${REGISTRY:-}" ]; then'), "ECR only when none is set"
     assert "--password-stdin" in login and "--username AWS" in login
     assert "aws ecr get-login " not in text and "get-login --" not in text
     # One region, from one variable.
@@ -141,7 +144,7 @@ def test_buildspec_logs_in_builds_and_pushes() -> None:
     assert "--tag $REGISTRY/$IMAGE_REPO_NAME:$IMAGE_TAG" in build
     assert "--tag $REGISTRY/$IMAGE_REPO_NAME:$COMMIT_TAG" in build
     assert "--build-arg VERSION=$VERSION" in build
-    assert "REGISTRY=$AWS_ACCOUNT_ID.dkr.ecr.$AWS_DEFAULT_REGION.amazonaws.com" in commands
+    assert "REGISTRY=$AWS_ACCOUNT_ID.dkr.ecr.$AWS_DEFAULT_REGION.amazonaws.com" in login
 
 
 def test_buildspec_tags_and_version_come_out_right() -> None:
