@@ -24,12 +24,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The runtime packages are exactly those of requirements.lock, checked by hash, so
-# that two builds of one commit install the same; then the wheel, with no more.
+# that two builds of one commit install the same. Their own layer: a change to the
+# code alone reuses it. Then the wheel, with no more, and the user.
 # Both are bind-mounted, never copied: no layer keeps them, and pip keeps no cache.
 RUN --mount=type=bind,source=requirements.lock,target=/tmp/requirements.lock \
-    --mount=type=bind,from=build,source=/dist,target=/dist \
-    python -m pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock \
- && python -m pip install --no-cache-dir --no-deps /dist/*.whl \
+    python -m pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock
+RUN --mount=type=bind,from=build,source=/dist,target=/dist \
+    python -m pip install --no-cache-dir --no-deps /dist/*.whl \
  && groupadd --system --gid 10001 awsme \
  && useradd --system --uid 10001 --gid awsme --home-dir /data --no-create-home awsme \
  && install -d -o awsme -g awsme -m 0750 /data

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck browser clean bench bench-notes lock
+.PHONY: run test lint typecheck browser docker-engine clean bench bench-notes bench-image lock
 
 # The runtime comes from requirements.lock, as in the image; the dev tools on top.
 $(STAMP): pyproject.toml requirements.lock
@@ -24,15 +24,20 @@ run: $(STAMP)
 	$(BIN)/app -mode=standalone -metadata=simulated -host=127.0.0.1 -port=8080 -backend-port=8081
 
 ## make test: lint, type checks, then every test
-test: lint typecheck browser
+test: lint typecheck browser docker-engine
 	$(BIN)/pytest
 
 # The browser tests drive Debian's Chromium; install it when we can (root with apt).
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		  echo "make: installing Debian packages for the browser tests: chromium chromium-driver" && \
 		  apt-get update -qq && apt-get install -y -qq chromium chromium-driver; } || \
 		echo "make: chromium and chromium-driver are missing; the browser tests will skip"
+
+# The container tests (tests/docker) need a Docker engine; start one when we can.
+docker-engine:
+	@tests/docker/start-engine
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -50,6 +55,10 @@ bench: $(STAMP)
 ## make bench-notes: insert rate and list latency at 1,000 and 1,000,000 notes (MariaDB)
 bench-notes: $(STAMP)
 	$(BIN)/python bench/notes_bench.py
+
+## make bench-image: image size, cold and warm build, start to ready per role (Docker engine)
+bench-image: $(STAMP) docker-engine
+	$(BIN)/python bench/image_bench.py
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
