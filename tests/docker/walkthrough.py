@@ -40,7 +40,23 @@ class Walkthrough:
             f"the docs changed: expected a line starting {starts_with!r}, found {command!r}"
         )
         result = self.docker.shell(self.on_loopback(command), self.env, self.cwd, timeout)
+        if command.startswith("docker stop "):
+            self.wait_removed(command.split()[2:])
         return result.stdout + (result.stderr if stderr else "")
+
+    def wait_removed(self, names: list[str], timeout: float = 15) -> None:
+        """`docker stop` returns once a container has stopped; one run with --rm is
+        removed a moment later, and until then its name is taken. A reader typing the
+        next line never notices; a script must wait."""
+        deadline = time.monotonic() + timeout
+        for name in names:
+            while True:
+                probe = self.docker("inspect", "--format", "{{.HostConfig.AutoRemove}}", name,
+                                    check=False)  # fmt: skip
+                if probe.returncode != 0 or probe.stdout.strip() == "false":
+                    break
+                assert time.monotonic() < deadline, f"{name} was not removed in {timeout}s"
+                time.sleep(0.1)
 
     def on_loopback(self, command: str) -> str:
         def bind(match: re.Match[str]) -> str:
