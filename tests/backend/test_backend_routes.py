@@ -124,12 +124,19 @@ def test_spot_interruption_reaches_the_answer(simulator_factory: Any, backend_fa
     assert events["spot_interruption"]["action"] == "terminate"
 
 
-def test_hop_limit_hint_in_error(simulator_factory: Any, backend_factory: Any) -> None:
+def test_hop_limit_hint_is_a_notice_not_an_error(
+    simulator_factory: Any, backend_factory: Any
+) -> None:
+    """IMDSv1 works: the metadata is fine, so Error stays empty; the notice says why v1."""
     simulator = simulator_factory(token_delay=30)
     url = backend_factory(metadata_endpoint=simulator.url)
     body = httpx.get(url + "/", timeout=10).json()
     assert body["Id"] == "i-0123456789abcdef0"  # served through IMDSv1
-    assert "HttpPutResponseHopLimit" in body["Error"]
+    assert body["Error"] == ""
+    notice = body["Instance"]["metadata"]["notice"]
+    assert notice.startswith("IMDS v1 (token request to ") and "HttpPutResponseHopLimit" in notice
+    instance = httpx.get(url + "/api/v1/instance", timeout=10).json()
+    assert instance["metadata"]["error"] is None and instance["metadata"]["notice"] == notice
 
 
 def test_v1_disabled_and_hanging_token_leaves_an_error(

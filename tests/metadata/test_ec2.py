@@ -50,7 +50,7 @@ async def test_reads_every_field_with_imdsv2(simulator: RunningSimulator) -> Non
     assert meta.instance_profile_arn == "arn:aws:iam::123456789012:instance-profile/awsme-demo"
     assert meta.tags["Name"] == "awsme-demo"
     assert meta.imds_version == "v2"
-    assert meta.warning is None
+    assert meta.notice is None
     # Every request carried a token, and none asked for credentials.
     assert not [p for p in simulator.paths() if "credentials" in p]
 
@@ -107,7 +107,7 @@ async def test_falls_back_to_v1_when_tokens_are_refused(
             await source.aclose()
     assert meta.instance_id == "i-0123456789abcdef0"
     assert meta.imds_version == "v1"
-    assert meta.warning and str(status) in meta.warning
+    assert meta.notice == f"IMDS v1 (token refused: {status})"
 
 
 async def test_v1_fallback_refused_when_v1_is_disabled(simulator: RunningSimulator) -> None:
@@ -130,8 +130,9 @@ async def test_hanging_token_request_explains_the_hop_limit(simulator_factory: A
         await source.aclose()
     assert time.monotonic() - started < 5
     assert meta.imds_version == "v1"
-    assert meta.warning and "HttpPutResponseHopLimit" in meta.warning
-    assert "--http-put-response-hop-limit 2" in meta.warning
+    assert meta.notice and meta.notice.startswith("IMDS v1 (token request to ")
+    assert "HttpPutResponseHopLimit" in meta.notice
+    assert "--http-put-response-hop-limit 2" in meta.notice
 
 
 async def test_hanging_token_request_with_v1_disabled_fails_with_the_hint(

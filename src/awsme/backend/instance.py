@@ -119,6 +119,7 @@ def instance_document(snapshot: Snapshot, replica: Replica) -> dict[str, Any]:
                 round(snapshot.age_seconds, 3) if snapshot.age_seconds is not None else None
             ),
             "error": snapshot.error,
+            "notice": snapshot.notice,
         },
     }
 

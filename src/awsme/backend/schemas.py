@@ -128,6 +128,9 @@ class MetadataStatus(BaseModel):
     fetched_at: str | None = Field(description="when the values were read (ISO 8601, UTC)")
     age_seconds: float | None
     error: str | None
+    notice: str | None = Field(
+        None, description='fine, but worth saying: "IMDS v1 (token refused: 405)"'
+    )
 
 
 class InstanceDocument(BaseModel):

@@ -44,8 +44,9 @@ class Snapshot:
     kubernetes: KubernetesInfo
     container: ContainerInfo
     fetched_at: float | None  # wall-clock time of the last good fetch of `metadata`
-    error: str | None
+    error: str | None  # the metadata is missing or stale, and why
     age_seconds: float | None = field(default=None)
+    notice: str | None = field(default=None)  # the metadata is fine; worth saying anyway
 
 
 class MetadataCache:
@@ -101,12 +102,12 @@ class MetadataCache:
             fetched_at=self._fetched_at_wall,
             error=self._describe_error(now, age),
             age_seconds=age,
+            notice=self._metadata.notice if self._metadata else None,
         )
 
     def _describe_error(self, now: float, age: float | None) -> str | None:
-        warning = self._metadata.warning if self._metadata else None
         if not self._failures:
-            return warning
+            return None
         reasons = "; ".join(dict.fromkeys(why for why, _ in self._failures.values()))
         if age is None:
             return f"metadata unavailable: {reasons}"

@@ -42,7 +42,7 @@ TOKEN_RETRY_INTERVAL = 300.0
 TOKEN_TIMEOUT = 1.0
 
 HOP_LIMIT_HINT = (
-    "the IMDSv2 token request to {url} timed out: the instance's HttpPutResponseHopLimit "
+    "token request to {url} timed out: the instance's HttpPutResponseHopLimit "
     "is probably 1 while awsme runs in a bridged container (the container adds a hop). "
     "Fix: aws ec2 modify-instance-metadata-options --instance-id <id> "
     "--http-put-response-hop-limit 2 --http-endpoint enabled (or run with --network host)"
@@ -122,7 +122,7 @@ class Ec2Source:
                 f"EC2 metadata service at {self.base_url} unreachable: {_describe(error)}"
             ) from None
         if response.status_code in (403, 404, 405):
-            self._fall_back_to_v1(f"the IMDSv2 token request was refused ({response.status_code})")
+            self._fall_back_to_v1(f"token refused: {response.status_code}")
             return None
         if response.status_code != 200 or not response.text:
             raise MetadataError(f"EC2 metadata token request answered {response.status_code}")
@@ -132,8 +132,11 @@ class Ec2Source:
         return self._token
 
     def _fall_back_to_v1(self, reason: str) -> None:
+        """IMDSv1 works without a token: a notice, not an error, unless v1 is forbidden."""
         if not self._allow_v1:
-            raise MetadataError(reason + "; IMDSv1 is disabled (AWS_EC2_METADATA_V1_DISABLED)")
+            raise MetadataError(
+                f"IMDSv2 {reason}; IMDSv1 is disabled (AWS_EC2_METADATA_V1_DISABLED)"
+            )
         if self._v1_reason != reason:
             log.warning("using IMDSv1: %s", reason)
         self._v1_reason = reason
@@ -254,7 +257,7 @@ class Ec2Source:
             ),
             tags=tags,
             imds_version=self.imds_version,
-            warning=self._v1_reason,
+            notice=f"IMDS v1 ({self._v1_reason})" if self._v1_reason else None,
         )
 
     async def _get_tags(self) -> dict[str, str]:

@@ -47,7 +47,7 @@ class InstanceMetadata:
     container_id: str | None = None
     local: bool = False  # True when no cloud metadata service was used
     # Something the user should know although the fetch worked (e.g. IMDSv1 fallback)
-    warning: str | None = None
+    notice: str | None = None  # fine, but worth saying (IMDS v1 in use, and why)
 
 
 @dataclass(frozen=True, slots=True)
