@@ -45,12 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-h", "-help", "--help", dest="help", nargs="?", const="true")
     parser.add_argument("-version", "--version", dest="version", nargs="?", const="true")
     for spec in declared_settings():
-        name = flag_name(spec)
+        names = [flag_name(spec), *spec.metadata["aliases"]]
+        flags = [form for name in names for form in (f"-{name}", f"--{name}")]
         if _is_boolean(spec):
             # Go's `-flag` means true; `-flag=false` is how Go users turn one off.
-            parser.add_argument(f"-{name}", f"--{name}", dest=spec.name, nargs="?", const="true")
+            parser.add_argument(*flags, dest=spec.name, nargs="?", const="true")
         else:
-            parser.add_argument(f"-{name}", f"--{name}", dest=spec.name)
+            parser.add_argument(*flags, dest=spec.name)
     return parser
 
 
@@ -72,7 +73,8 @@ def help_text() -> str:
         if isinstance(default, bool):
             default = str(default).lower()
         shown_default = "" if default == "" else f" (default {default})"
-        lines.append(f"  -{flag_name(spec)}{metavar}    ${env_name(spec)}")
+        also = "".join(f", -{alias}" for alias in spec.metadata["aliases"])
+        lines.append(f"  -{flag_name(spec)}{also}{metavar}    ${env_name(spec)}")
         lines.append(f"        {spec.metadata['help']}{shown_default}")
     return "\n".join(lines) + "\n"
 

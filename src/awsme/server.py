@@ -130,6 +130,8 @@ def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         from awsme.check import check
 
         return check(settings)
+    if settings.mode == "load":
+        return run_load(settings)
     try:
         preflight(settings, environ)
     except ValueError as error:  # SettingError included
@@ -165,6 +167,24 @@ def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     exit_zero_after_graceful_shutdown()
     server.run(sockets=[sock])
     return 0 if server.started else 1
+
+
+def run_load(settings: Settings) -> int:
+    """`app -mode=load -url=...`: the load generator (awsme.load)."""
+    if not settings.url:
+        print("app: -mode=load needs -url (e.g. -url=http://frontend/)", file=sys.stderr)
+        return 2
+    from awsme import load
+
+    return load.main(
+        settings.url,
+        connections=settings.connections,
+        rate=settings.rate,
+        duration=settings.duration,
+        fresh_connections=settings.fresh_connections,
+        request_timeout=settings.load_timeout,
+        as_json=settings.json_summary,
+    )
 
 
 def migrate_only(settings: Settings) -> int:

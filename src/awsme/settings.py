@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-MODES = ("backend", "frontend", "standalone", "imds", "check")
+MODES = ("backend", "frontend", "standalone", "imds", "check", "load")
 METADATA_SOURCES = ("auto", "ec2", "ecs", "gce", "azure", "local", "simulated")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -121,11 +121,19 @@ def setting(
     *,
     metavar: str = "",
     secret: bool = False,
+    aliases: tuple[str, ...] = (),
 ) -> Any:
-    """Declare a setting: its default, its help line and how to read it from text."""
+    """Declare a setting: its default, its help line and how to read it from text
+    (and short flag names that tools like it have taught, e.g. wrk's -c)."""
     return field(
         default=default,
-        metadata={"help": help, "parse": parse, "metavar": metavar, "secret": secret},
+        metadata={
+            "help": help,
+            "parse": parse,
+            "metavar": metavar,
+            "secret": secret,
+            "aliases": aliases,
+        },
     )
 
 
@@ -324,9 +332,41 @@ class Settings:
     )
     url: str = setting(
         "",
-        "check mode: the URL to probe (app -mode=check -url=http://127.0.0.1:8080/healthz)",
+        "check and load modes: the URL to probe or to load "
+        "(app -mode=check -url=http://127.0.0.1:8080/healthz)",
         parse_optional_http_url,
         metavar="URL",
+    )
+    connections: int = setting(
+        8,
+        "load mode: connections sending requests at once",
+        parse_int(1, 1024),
+        metavar="N",
+        aliases=("c",),
+    )
+    rate: float = setting(
+        0.0,
+        "load mode: requests per second in all (0: as fast as the connections go)",
+        parse_float(0, 100000),
+        metavar="PER_SECOND",
+    )
+    duration: float = setting(
+        10.0, "load mode: seconds to send requests for", parse_float(0.1, 86400), metavar="SECONDS"
+    )
+    fresh_connections: bool = setting(
+        False,
+        "load mode: a new connection per request, so that a per-connection balancer "
+        "(a Kubernetes Service) spreads them",
+        parse_bool,
+    )
+    load_timeout: float = setting(
+        10.0,
+        "load mode: seconds before a request gives up",
+        parse_float(0.05, 300),
+        metavar="SECONDS",
+    )
+    json_summary: bool = setting(
+        False, "load mode: print the summary as JSON", parse_bool, aliases=("json",)
     )
     check_timeout: float = setting(
         3.0,
