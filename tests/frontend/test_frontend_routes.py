@@ -553,3 +553,25 @@ def test_replica_labels_keep_what_tells_replicas_apart(name: str, label: str) ->
 
     assert replica_label(name) == label
     assert len(label) <= LABEL_MAX
+
+
+def test_one_card_is_one_connection_to_one_replica(tmp_path: Path, frontend_for: Any) -> None:
+    """With one replica dead behind a per-connection balancer, every other card fails
+    and says so: the frontend does not quietly try the next replica instead."""
+    from tests.tcp_proxy import RoundRobinProxy
+
+    settings = Settings(mode="backend", metadata="simulated", db_url=f"sqlite:///{tmp_path}/n.db")
+    with serve(create_backend_app(settings, {"POD_NAME": "backend-live"})) as live:
+        wait_ready(live.url)
+        dead = int(closed_port_url().rsplit(":", 1)[1])
+        balancer = RoundRobinProxy([live.port, dead]).start()
+        try:
+            url = frontend_for(f"http://127.0.0.1:{balancer.port}")
+            statuses = [httpx.get(url + "/card").status_code for _ in range(6)]
+            assert statuses == [200, 503] * 3
+            assert balancer.connections == 6
+            cards = [httpx.get(url + "/api/card").json() for _ in range(2)]
+            assert [card["ok"] for card in cards] == [True, False]
+            assert cards[1]["problem"] == "backend closed the connection"
+        finally:
+            balancer.stop()

@@ -102,6 +102,11 @@ class BackendClient:
                 trust_env=False,  # a proxy for the internet must not carry calls to the backend
                 auto_decompress=True,
             )
+            # aiohttp sends a GET again, on a new connection, when the first one is
+            # closed on it: behind a per-connection balancer that is another replica.
+            # One card is one call to one replica, so a dead one shows as a failure
+            # on the card instead of hiding behind its neighbour (no public switch).
+            self._session._retry_connection = False
         return self._session
 
     async def aclose(self) -> None:

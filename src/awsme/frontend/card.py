@@ -145,8 +145,8 @@ def card_from_backend(info: dict[str, Any]) -> Card:
         *who,
         Row("zone", "Zone", _text(info.get("Zone"))),
         Row("zone_id", "AZ ID", _text(_dig(instance, "placement", "zone_id"))),
-        Row("id", "Instance ID", _text(info.get("Id"))),
-        Row("instance_type", "Instance type", _text(_dig(instance, "instance", "type"))),
+        Row("id", "Instance", _text(info.get("Id"))),
+        Row("instance_type", "Type", _text(_dig(instance, "instance", "type"))),
     ]
     more_rows = [
         Row("name", "Name", _text(info.get("Name"))),

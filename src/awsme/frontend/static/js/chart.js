@@ -34,11 +34,11 @@ function makeBar(key) {
   const label = span("bar-label");
   const dot = span("bar-dot");
   dot.setAttribute("aria-hidden", "true");
-  label.append(dot, span("bar-key"), span("bar-version"), span("bar-state"));
+  label.append(dot, span("bar-key"), span("bar-version"), span("bar-now", "now"));
   const track = span("bar-track");
   track.setAttribute("aria-hidden", "true");
   track.append(span("bar-fill"));
-  li.append(label, span("bar-value"), track);
+  li.append(label, track, span("bar-value"), span("bar-state"));
   return li;
 }
 
@@ -106,8 +106,8 @@ export function createChart(elements, storageKey) {
       name.textContent = replica.label || key;
       name.title = key;
       li.querySelector(".bar-version").textContent = replica.version || "no version";
-      const stateText = current ? "now" : gone ? `gone · last seen ${ago(now - replica.lastSeen)}` : "";
-      li.querySelector(".bar-state").textContent = stateText;
+      const seen = gone ? `gone · last seen ${ago(now - replica.lastSeen)}` : "";
+      li.querySelector(".bar-state").textContent = seen;
       showValue(li.querySelector(".bar-value"), replica.count, all);
       li.setAttribute(
         "aria-label",
