@@ -489,7 +489,7 @@ def test_notes_unavailable_are_never_an_empty_list(frontend_for: Any) -> None:
         }
         time.sleep(1.1)
         stale = httpx.get(url + "/api/card").json()["notes"]
-        assert stale["problem"].startswith("notes unavailable: the database")
+        assert stale["problem"] == "the database is unavailable: Connection refused"
         assert stale["known"] is True and [n["text"] for n in stale["items"]] == ["kept"]
         assert stale["stale_seconds"] >= 1
         body = swapped_parts(httpx.get(url + "/card").text)

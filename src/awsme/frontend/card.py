@@ -219,6 +219,8 @@ def _notes(info: dict[str, Any]) -> NotesView:
         # A Go backend puts its database error in Error and leaves Notes empty.
         problem = _text(info.get("Error")) if not notes else None
     if problem:
+        # The box already says "Notes are unavailable": the reason is what follows.
+        problem = problem.removeprefix("notes unavailable: ")
         return NotesView(items=[], problem=problem, known=False)
     return NotesView(items=notes)
 
