@@ -167,7 +167,7 @@ def test_standalone_serves_the_card_and_its_backend(run_app: Any) -> None:
     assert card["replica"]["key"] == socket.gethostname()
     assert f'data-replica-key="{socket.gethostname()}"' in page.text
     assert f'<dd data-row="host">{socket.gethostname()}</dd>' in page.text
-    assert "Simulated EC2 metadata" in page.text
+    assert 'title="Metadata from the built-in EC2 simulator">Simulated EC2</span>' in page.text
     backend = httpx.get(f"http://127.0.0.1:{backend_port}/api/v1/instance").json()
     assert backend["metadata"]["source"] == "simulated"
     assert httpx.post(frontend + "/add-note", json={"Note": "standalone"}).text == "Ok\n"
