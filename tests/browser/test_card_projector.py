@@ -648,3 +648,23 @@ def test_notes_during_a_database_outage(
     wait(driver, lambda d: after in note_texts(d))
     seen = driver.execute_script("return window.__notes;")
     assert seen and all(s["count"] not in ("0", "") and not s["empty"] for s in seen), seen
+
+
+def test_a_frontend_that_went_away_is_said_too(driver: WebDriver, cluster: Cluster) -> None:
+    """No card came back at all: the script says so in the status line itself."""
+    cluster.route_to(*OLD)
+    settings = Settings(
+        mode="frontend", backend_service=f"http://127.0.0.1:{cluster.balancer.port}"
+    )
+    with serve(create_frontend_app(settings, environ={"POD_NAME": FRONTEND_POD})) as front:
+        open_card(driver, front.url + "/")
+    driver.find_element(By.ID, "refresh-now").click()
+    wait(driver, lambda d: d.execute_script("return document.body.dataset.answer;") == "failed")
+    message = driver.find_element(By.ID, "status-message").text
+    assert message == "the frontend could not be reached"
+    assert "is-failed" in driver.find_element(By.ID, "status-line").get_attribute("class")
+    assert driver.find_element(By.ID, "replica-key").text == "no answer"
+    assert driver.find_element(By.ID, "failed-bar").get_attribute("data-count") == "1"
+    # The browser logs the refused connection: expected here, not a script error.
+    refused = driver.get_log("browser")
+    assert refused and all("ERR_CONNECTION_REFUSED" in entry["message"] for entry in refused)
