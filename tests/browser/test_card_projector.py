@@ -308,6 +308,9 @@ def test_replicas_told_apart_through_a_rollout(driver: WebDriver, cluster: Clust
     total = int(driver.find_element(By.ID, "live-total").text)
     failed = int(driver.find_element(By.ID, "failed-bar").get_attribute("data-count"))
     assert total == sum(chart_counts(driver).values()) + failed
+    driver.execute_script("window.scrollTo(0, 0);")
+    # Six rows still fit the projector's first screen, with the failed-calls bar.
+    assert outside_first_screen(driver, ("#answered", "#replica-chart", "#failed-bar")) == {}
     save_screenshot(driver, "rollout-1280x720.png")
     set_size(driver, 390, 844)
     for pod, bar in bar_labels(driver).items():
