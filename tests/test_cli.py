@@ -107,6 +107,12 @@ def test_version_false_does_not_print(capsys: pytest.CaptureFixture[str]) -> Non
         (["-no-such-flag=1"], {}, "flag provided but not defined: -no-such-flag"),
         (["backend"], {}, "unexpected argument: backend"),
         (["-port"], {}, "expected one argument"),
+        (["-ui-color=notacolor"], {}, 'invalid value "notacolor" for flag -ui-color: not a CSS'),
+        (["-ui-color=red;}body{x:y"], {}, "not a CSS colour"),
+        (["-ui-color=#12345"], {}, "not a CSS colour"),
+        ([], {"AWSME_UI_COLOR": "url(x)"}, 'invalid value "url(x)" for AWSME_UI_COLOR'),
+        (["-ui-message=" + "x" * 121], {}, "longer than 120 characters (121)"),
+        (["-ui-message=\x1b[31mred"], {}, "contains control characters"),
     ],
 )
 def test_refusals_are_one_line(
@@ -156,3 +162,26 @@ def test_malformed_endpoint_variables_are_refused(
 def test_simulator_refuses_workers(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-mode=imds", "-workers=2"], {}) == 2
     assert "-workers=1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("teal", "#008080"),
+        ("RebeccaPurple", "#663399"),
+        ("#ABC", "#aabbcc"),
+        ("#7c3aed", "#7c3aed"),
+        ("#7c3aed80", "#7c3aed80"),
+        ("", ""),
+    ],
+)
+def test_ui_color_takes_css_colours(text: str, expected: str) -> None:
+    settings, _ = parse_settings([f"-ui-color={text}"], {})
+    assert settings.ui_color == expected
+
+
+def test_ui_message_is_one_line() -> None:
+    settings, _ = parse_settings(["-ui-message", "  rollout\n  <b>v2</b>  "], {})
+    assert settings.ui_message == "rollout <b>v2</b>"  # escaped where it is shown
+    settings, _ = parse_settings([], {"AWSME_UI_MESSAGE": "x" * 120})
+    assert len(settings.ui_message) == 120

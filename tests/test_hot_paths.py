@@ -37,7 +37,7 @@ def test_hot_routes_make_no_metadata_calls_and_build_no_clients(
         wait_ready(backend.url)
         settings = Settings(mode="frontend", backend_service=backend.url)
         with serve(create_frontend_app(settings)) as frontend, httpx.Client() as client:
-            for path in (*HOT, "/api/card"):  # warm every route once
+            for path in (*HOT, "/card", "/api/card"):  # warm every route once
                 client.get(frontend.url + path)
                 client.get(backend.url + path)
             metadata_requests = simulator.state.request_count
@@ -47,6 +47,7 @@ def test_hot_routes_make_no_metadata_calls_and_build_no_clients(
                 for path in HOT:
                     assert client.get(backend.url + path).status_code == 200, path
                 assert client.get(frontend.url + "/").status_code == 200
+                assert client.get(frontend.url + "/card").status_code == 200  # the page's poll
                 assert client.get(frontend.url + "/api/card").status_code == 200
             assert simulator.state.request_count == metadata_requests
             assert live(httpx.AsyncClient) == clients

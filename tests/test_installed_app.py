@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -159,7 +160,15 @@ def test_standalone_serves_the_card_and_its_backend(run_app: Any) -> None:
     )  # fmt: skip
     page = httpx.get(frontend + "/")
     assert page.status_code == 200 and "i-0123456789abcdef0" in page.text
+    # The banner and the first row name the same replica: this host, not the simulated
+    # instance, which the card says is simulated.
+    card = httpx.get(frontend + "/api/card").json()
+    assert card["facts"][0] == {"key": "host", "label": "Host", "value": socket.gethostname()}
+    assert card["replica"]["key"] == socket.gethostname()
+    assert f'data-replica-key="{socket.gethostname()}"' in page.text
+    assert f'<dd data-row="host">{socket.gethostname()}</dd>' in page.text
+    assert 'title="Metadata from the built-in EC2 simulator">Simulated EC2</span>' in page.text
     backend = httpx.get(f"http://127.0.0.1:{backend_port}/api/v1/instance").json()
     assert backend["metadata"]["source"] == "simulated"
     assert httpx.post(frontend + "/add-note", json={"Note": "standalone"}).text == "Ok\n"
-    assert httpx.get(frontend + "/api/card").json()["notes"][0]["text"] == "standalone"
+    assert httpx.get(frontend + "/api/card").json()["notes"]["items"][0]["text"] == "standalone"

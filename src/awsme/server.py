@@ -45,7 +45,7 @@ def build_app(settings: Settings, environ: Mapping[str, str]) -> Any:
     if settings.mode == "frontend":
         from awsme.frontend.app import create_frontend_app
 
-        return create_frontend_app(settings)
+        return create_frontend_app(settings, environ=environ)
     from awsme.backend.app import create_backend_app
 
     return create_backend_app(settings, environ)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from awsme.colors import NAMED_COLORS
+
 MODES = ("backend", "frontend", "standalone", "imds", "check", "load")
 METADATA_SOURCES = ("auto", "ec2", "ecs", "gce", "azure", "local", "simulated")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -94,7 +96,8 @@ def parse_optional_http_url(text: str) -> str:
 parse_port = parse_int(1, 65535)
 
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
-_COLOR = re.compile(r"#[0-9a-fA-F]{3}|#[0-9a-fA-F]{6}|[a-zA-Z]{3,20}")
+_HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
+UI_MESSAGE_MAX = 120
 
 
 def parse_path_prefix(text: str) -> str:
@@ -107,10 +110,29 @@ def parse_path_prefix(text: str) -> str:
 
 
 def parse_color(text: str) -> str:
-    value = text.strip()
-    # It ends up in a stylesheet: only plain colours, nothing that could escape it.
-    if value and not _COLOR.fullmatch(value):
-        raise SettingError("should be #rgb, #rrggbb or a CSS colour name")
+    """A hex colour or a CSS colour name, as #rrggbb[aa]: it ends up in a stylesheet,
+    so nothing else may pass (not even a valid-looking word that CSS would ignore)."""
+    value = text.strip().lower()
+    if not value:
+        return ""
+    if value in NAMED_COLORS:
+        return NAMED_COLORS[value]
+    if not _HEX_COLOR.fullmatch(value):
+        raise SettingError("not a CSS colour (use #rgb, #rrggbb or a name such as teal)")
+    digits = value[1:]
+    if len(digits) in (3, 4):
+        digits = "".join(c * 2 for c in digits)
+    return "#" + digits
+
+
+def parse_ui_message(text: str) -> str:
+    """One line of text for the banner: shown escaped, so any character may be in it,
+    but a line break or a paragraph would break the banner's fixed height."""
+    value = " ".join(text.split())
+    if len(value) > UI_MESSAGE_MAX:
+        raise SettingError(f"longer than {UI_MESSAGE_MAX} characters ({len(value)})")
+    if any(not char.isprintable() for char in value):
+        raise SettingError("contains control characters")
     return value
 
 
@@ -184,6 +206,13 @@ class Settings:
         "frontend: the banner colour (#rrggbb or a CSS colour name; default: from the version)",
         parse_color,
         metavar="COLOR",
+    )
+    ui_message: str = setting(
+        "",
+        f"frontend: a line of text in the banner, e.g. which rollout this is "
+        f"(up to {UI_MESSAGE_MAX} characters)",
+        parse_ui_message,
+        metavar="TEXT",
     )
     refresh_interval: float = setting(
         1.0,

@@ -59,7 +59,7 @@ def run_standalone(
             uvicorn_config(create_backend_app(backend_settings, environ, shutdown), settings)
         ),
         _SignalsHandledByCaller(
-            uvicorn_config(create_frontend_app(frontend_settings, shutdown), settings)
+            uvicorn_config(create_frontend_app(frontend_settings, shutdown, environ), settings)
         ),
     ]
 

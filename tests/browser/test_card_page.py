@@ -5,28 +5,20 @@ page asked nothing of another host and logged no JavaScript or CSP error."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import socket
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
@@ -35,62 +27,30 @@ from awsme.backend.app import create_backend_app
 from awsme.frontend.app import create_frontend_app
 from awsme.settings import Settings
 from awsme.version import VERSION
+from tests.browser.helpers import (
+    LOOPBACK,
+    PROXY_VARIABLES,
+    chart_counts,
+    mark_page,
+    note_message,
+    note_texts,
+    off_loopback,
+    open_card,
+    requested_urls,
+    require_browser,
+    row,
+    same_page,
+    save_screenshot,
+    start_chromium,
+    type_note,
+    unique,
+    wait,
+)
 from tests.loopback import LoopbackServer, serve, wait_ready
 from tests.tcp_proxy import RoundRobinProxy
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 GO_SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "go-samples" / "backend-root.json"
 REPLICAS = ("backend-a", "backend-b")
-WAIT = 10  # seconds: the longest any state may take to show up
-LOOPBACK = "127.0.0.1"
-# The page's own data and the browser's built-in pages: no packet leaves for these.
-INTERNAL_SCHEMES = ("data", "about", "blob", "chrome", "chrome-untrusted", "devtools")
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")
-CHROME_ARGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-default-apps",
-    "--disable-extensions",
-    "--disable-client-side-phishing-detection",
-    "--disable-domain-reliability",
-    "--no-default-browser-check",
-    "--no-proxy-server",
-    # Belt and braces: no host name but loopback resolves, whatever a page asks for.
-    f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {LOOPBACK}",
-    "--window-size=1280,1000",
-)
-
-
-def require_browser() -> None:
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if missing:
-        needed = ", ".join(missing)
-        message = f"browser tests need {needed} (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-def start_chromium(profile: Path, *, javascript: bool = True) -> WebDriver:
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for argument in CHROME_ARGS:
-        options.add_argument(argument)
-    options.add_argument(f"--user-data-dir={profile}")
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    if not javascript:
-        options.add_experimental_option(
-            "prefs", {"profile.managed_default_content_settings.javascript": 2}
-        )
-    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
 
 
 @dataclass
@@ -172,155 +132,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SE_OFFLINE", "true")  # Selenium Manager never downloads anything
-        driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def requested_urls(driver: WebDriver) -> list[str]:
-    """Every URL the browser asked for since the last call (performance log)."""
-    urls = []
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            urls.append(message["params"]["request"]["url"])
-    return urls
-
-
-def off_loopback(urls: list[str]) -> list[str]:
-    """The URLs that are not on 127.0.0.1 (the browser's own pages and data: aside)."""
-    strays = []
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme in INTERNAL_SCHEMES:
-            continue
-        if parts.scheme not in ("http", "https", "ws", "wss") or parts.hostname != LOOPBACK:
-            strays.append(url)
-    return strays
-
-
-def script_errors(driver: WebDriver) -> list[str]:
-    """Console errors since the last call: script errors, CSP refusals. A fetch that
-    the server answers with 4xx/5xx on purpose (a refused note) is not one."""
-    return [
-        entry["message"]
-        for entry in driver.get_log("browser")
-        if entry["level"] == "SEVERE"
-        and not (
-            entry.get("source") == "network"
-            and "the server responded with a status of" in entry["message"]
-        )
-    ]
-
-
-@pytest.fixture
-def driver(browser: WebDriver) -> Iterator[WebDriver]:
-    """The shared browser, checked after each test: loopback only, no console errors."""
-    browser.get_log("performance")
-    browser.get_log("browser")
-    yield browser
-    if browser.current_url.startswith("http"):
-        browser.execute_script("sessionStorage.clear(); localStorage.clear();")
-    strays = off_loopback(requested_urls(browser))
-    errors = script_errors(browser)
-    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
-    assert strays == [], f"the page asked another host: {strays}"
-    assert errors == [], f"the console logged errors: {errors}"
-
-
-# ---- helpers ----
-
-
-def wait(driver: WebDriver, until: Callable[[WebDriver], Any], timeout: float = WAIT) -> Any:
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(until)
-
-
-def open_card(driver: WebDriver, url: str) -> None:
-    """Load the card and wait for its script: it counts this page load in the chart."""
-    driver.get(url)
-    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#replica-chart [data-replica]"))
-
-
-def row(driver: WebDriver, key: str) -> WebElement:
-    return driver.find_element(By.CSS_SELECTOR, f'[data-row="{key}"]')
-
-
-def note_texts(driver: WebDriver) -> list[str]:
-    # In one script call: the list may be redrawn between two WebDriver calls.
-    texts: list[str] = driver.execute_script(
-        "return Array.from(document.querySelectorAll('#notes .note-text'), (e) => e.textContent);"
-    )
-    return texts
-
-
-def note_message(driver: WebDriver) -> str:
-    text: str = driver.find_element(By.ID, "note-message").text
-    return text
-
-
-def type_note(driver: WebDriver, text: str, *, submit: str = "click") -> None:
-    field = driver.find_element(By.ID, "note-input")
-    field.clear()
-    field.send_keys(text)
-    if submit == "enter":
-        field.send_keys(Keys.ENTER)
-    else:
-        driver.find_element(By.ID, "add-note").click()
-
-
-def chart_counts(driver: WebDriver) -> dict[str, int]:
-    counts: dict[str, int] = driver.execute_script(
-        "const counts = {};"
-        "for (const bar of document.querySelectorAll('#replica-chart [data-replica]'))"
-        "  counts[bar.dataset.replica] = Number(bar.dataset.count);"
-        "return counts;"
-    )
-    return counts
-
-
-def mark_page(driver: WebDriver) -> None:
-    """A marker that a reload would wipe out: proves a note went in without one."""
-    driver.execute_script("window.__awsmeSamePage = true;")
-
-
-def same_page(driver: WebDriver) -> bool:
-    return bool(driver.execute_script("return window.__awsmeSamePage === true;"))
-
-
-def settled(driver: WebDriver) -> bool:
-    """No CSS transition or animation running (bars grown, flashes faded)."""
-    return bool(driver.execute_script("return document.getAnimations().length === 0;"))
-
-
-def save_screenshot(driver: WebDriver, name: str) -> Path:
-    """The whole page, not just the viewport."""
-    wait(driver, settled)
-    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-    shot = driver.execute_cdp_cmd(
-        "Page.captureScreenshot",
-        {
-            "format": "png",
-            "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
-        },
-    )
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / name
-    path.write_bytes(base64.b64decode(shot["data"]))
-    return path
-
-
-def unique(label: str) -> str:
-    return f"{label} {uuid.uuid4().hex[:8]}"
-
-
 def fill_chart(driver: WebDriver, answers_each: int = 2) -> dict[str, int]:
     """Turn auto-refresh on until both replicas answered `answers_each` times, then off."""
     driver.find_element(By.ID, "reset-chart").click()
@@ -351,19 +162,27 @@ def test_card_shows_the_simulators_values(driver: WebDriver, site: Site) -> None
     assert values["instance_type"] == "t3.micro"
     assert values["version"] == VERSION
     assert values["pod"] in REPLICAS
-    assert "GET / HTTP/1.1" in row(driver, "request").find_element(By.TAG_NAME, "pre").text
+    # The raw request is folded away: present, and shown when its section opens.
+    request = row(driver, "request")
+    assert not request.is_displayed()
+    driver.find_element(By.CSS_SELECTOR, "#request-details summary").click()
+    assert "GET / HTTP/1.1" in request.text
     # A value the backend does not know is shown as missing, not as an empty row.
     missing = driver.find_elements(By.CSS_SELECTOR, "dd[data-row].is-missing")
     assert missing, "the simulator leaves some values unknown (namespace, limits)"
     for value in missing:
-        assert value.find_element(By.CLASS_NAME, "missing").text == "—"
-    # The banner names the replica that answered and its version.
+        assert value.find_element(By.CLASS_NAME, "missing").get_attribute("textContent") == "—"
+    # The banner names the replica that answered, as the first row does, and its version.
     assert driver.find_element(By.ID, "replica-key").text == values["pod"]
     assert driver.find_element(By.ID, "replica-version").text.split()[-1] == VERSION
-    assert [h.text for h in driver.find_elements(By.CSS_SELECTOR, ".cards h2")] == [
-        "Backend that serviced this request",
-        "Proxy that handled this request",
+    assert [h.text for h in driver.find_elements(By.CSS_SELECTOR, ".column-main h2")] == [
+        "Where it runs",
         "Notes",
+    ]
+    summaries = driver.find_elements(By.CSS_SELECTOR, ".folds summary")
+    assert [s.text for s in summaries] == [
+        "Everything else the backend reported",
+        "The request as the backend saw it",
     ]
 
 
@@ -374,7 +193,10 @@ def test_page_loads_everything_from_its_own_origin(driver: WebDriver, site: Site
     wait(driver, lambda d: sum(chart_counts(d).values()) >= 2)
     urls = requested_urls(driver)
     paths = {urlsplit(url).path for url in urls}
-    assert {"/", "/static/app.css", "/static/app.js", "/theme.css", "/api/card"} <= paths, urls
+    modules = {f"/static/js/{name}.js" for name in ("main", "card", "chart", "notes", "theme")}
+    assert {"/", "/static/app.css", "/static/theme-boot.js", "/theme.css", "/card"} <= paths
+    assert modules <= paths, urls
+    assert "/api/card" not in paths  # the page draws nothing from JSON
     assert off_loopback(urls) == []
 
 
@@ -411,7 +233,7 @@ def test_hostile_notes_are_shown_as_text_and_run_nothing(driver: WebDriver, site
     driver.execute_script("window.__alerts = []; window.alert = (x) => window.__alerts.push(x);")
     # Scripts, images and every element outside the lists that grow with each answer.
     census = (
-        "const growing = '#notes *, #replica-chart *, #replica-timeline *';"
+        "const growing = '#notes-body *, #replica-chart *, #replica-timeline *';"
         "const grown = new Set(document.querySelectorAll(growing));"
         "const rest = Array.from(document.querySelectorAll('*')).filter((e) => !grown.has(e));"
         "return [document.scripts.length, document.images.length, rest.length];"
@@ -433,7 +255,8 @@ def test_hostile_notes_are_shown_as_text_and_run_nothing(driver: WebDriver, site
         assert notes.find_elements(By.TAG_NAME, "img") == []
         assert notes.find_elements(By.TAG_NAME, "script") == []
         assert driver.execute_script(census) == before
-        assert set(driver.execute_script(tags)) <= {"li", "span", "form", "button", "svg", "use"}
+        allowed = {"li", "span", "time", "form", "button", "svg", "use"}
+        assert set(driver.execute_script(tags)) <= allowed
         assert driver.execute_script("return window.__alerts || [];") == []
 
 
@@ -474,10 +297,11 @@ def test_auto_refresh_charts_both_replicas(driver: WebDriver, site: Site) -> Non
         assert "%" in bar.find_element(By.CLASS_NAME, "bar-value").text
     assert len(driver.find_elements(By.CSS_SELECTOR, "#replica-chart .is-current")) == 1
     total = int(driver.find_element(By.ID, "live-total").text)
-    assert total == sum(chart_counts(driver).values())
+    failed = int(driver.find_element(By.ID, "failed-bar").get_attribute("data-count"))
+    assert total == sum(chart_counts(driver).values()) + failed
     # The counts are kept for this tab across a reload, which counts as one more answer.
     driver.refresh()
-    wait(driver, lambda d: sum(chart_counts(d).values()) == total + 1)
+    wait(driver, lambda d: sum(chart_counts(d).values()) + failed == total + 1)
     driver.find_element(By.ID, "reset-chart").click()
     assert chart_counts(driver) == {}
 
@@ -580,10 +404,14 @@ def test_under_a_path_prefix(driver: WebDriver, site: Site) -> None:
 def test_card_from_a_go_backend(driver: WebDriver, site: Site) -> None:
     open_card(driver, site.go_url)
     assert row(driver, "id").text == "i-0123456789abcdef0"
-    assert row(driver, "version").text == "1.0.0"
-    # It knows none of the new rows: one line says so instead of a column of dashes.
-    assert not driver.find_element(By.ID, "detail-rows").is_displayed()
-    assert driver.find_element(By.CLASS_NAME, "detail-missing").is_displayed()
+    assert row(driver, "version").get_attribute("textContent") == "1.0.0"
+    # It knows none of the new rows: one line says so, and the folded rows hold only
+    # what it reported instead of a column of dashes.
+    assert driver.find_element(By.ID, "legacy-backend").is_displayed()
+    folded = driver.find_elements(By.CSS_SELECTOR, "#more-rows dd")
+    assert folded and not driver.find_elements(By.CSS_SELECTOR, "#more-rows dd.is-missing")
+    # The banner names it by its instance id, as the rows do.
+    assert driver.find_element(By.ID, "replica-key").text == row(driver, "id").text
     # Its note is text, and without an id it cannot be deleted.
     assert note_texts(driver) == ["hello <b>x</b>"]
     notes = driver.find_element(By.ID, "notes")
@@ -594,16 +422,25 @@ def test_card_from_a_go_backend(driver: WebDriver, site: Site) -> None:
 
 def test_backend_down_is_said_clearly(driver: WebDriver, site: Site) -> None:
     driver.get(site.down_url)
-    problem = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, '[data-alert="problem"]'))[0]
-    assert problem.text.startswith("503")
+    status = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#status-line.is-failed"))[0]
+    message = status.find_element(By.ID, "status-message").text
+    assert message.startswith("no backend is listening at http://127.0.0.1:"), message
     assert driver.find_element(By.ID, "page-status").text == "503"
-    assert not driver.find_element(By.ID, "backend-rows").is_displayed()
+    assert driver.find_element(By.ID, "replica-key").text == "no backend"
+    assert "No backend answered" in driver.find_element(By.ID, "facts").text
+    # The notes are unknown, not empty.
+    assert driver.find_element(By.ID, "notes-count").text == "?"
+    assert driver.find_elements(By.ID, "notes-empty") == []
+    assert not driver.find_element(By.ID, "add-note").is_enabled()
     # Polling a dead backend counts failures, not replicas.
     driver.find_element(By.ID, "auto-refresh").click()
     wait(driver, lambda d: int(d.find_element(By.ID, "live-errors").text) >= 3)
     driver.find_element(By.ID, "auto-refresh").click()
     assert chart_counts(driver) == {}
-    assert driver.find_elements(By.CSS_SELECTOR, '[data-alert="problem"]')
+    failed = driver.find_element(By.ID, "failed-bar")
+    assert failed.get_attribute("data-count") == driver.find_element(By.ID, "live-errors").text
+    assert failed.find_element(By.CLASS_NAME, "bar-value").text.endswith("100%")
+    assert driver.find_elements(By.CSS_SELECTOR, "#status-line.is-failed")
 
 
 def test_forms_work_without_javascript(site: Site, tmp_path: Path) -> None:

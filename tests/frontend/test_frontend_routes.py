@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,11 +96,22 @@ def test_card_from_a_go_backend(go_backend: tuple[FakeBackend, str], frontend_fo
     _, backend = go_backend
     url = frontend_for(backend)
     card = httpx.get(url + "/api/card").json()
-    rows = {row["key"]: row["value"] for row in card["backend_rows"] + card["detail_rows"]}
-    assert card["ok"] is True and card["status"] == 200
+    rows = {row["key"]: row["value"] for row in card["facts"] + card["more_rows"]}
+    assert card["ok"] is True and card["status"] == 200 and card["legacy"] is True
     assert rows["id"] == "i-0123456789abcdef0" and rows["zone"] == "us-east-1a"
-    assert rows["pod"] is None and rows["provider"] is None  # unknown to a Go backend
-    assert card["notes"] == [{"id": None, "text": "hello <b>x</b>"}]
+    assert rows["instance_type"] is None and rows["zone_id"] is None  # unknown to a Go backend
+    assert "pod" not in rows and "provider" not in rows  # no column of dashes
+    assert card["notes"] == {
+        "items": [{"id": None, "text": "hello <b>x</b>", "created_at": None}],
+        "problem": None,
+        "known": True,
+        "stale_seconds": None,
+    }
+    assert card["replica"] == {
+        "key": "i-0123456789abcdef0",
+        "version": "1.0.0",
+        "label": "i-0123456789abcdef0",
+    }
     page = httpx.get(url + "/")
     assert page.status_code == 200 and "i-0123456789abcdef0" in page.text
     assert "hello &lt;b&gt;x&lt;/b&gt;" in page.text and "<b>x</b>" not in page.text
@@ -107,7 +122,8 @@ def test_go_backend_with_null_notes(frontend_for: Any) -> None:
     document["Notes"] = None
     with serve(FakeBackend(document).app()) as backend:
         url = frontend_for(backend.url)
-        assert httpx.get(url + "/api/card").json()["notes"] == []
+        notes = httpx.get(url + "/api/card").json()["notes"]
+        assert notes["items"] == [] and notes["problem"] is None
         assert httpx.get(url + "/").status_code == 200
 
 
@@ -161,10 +177,11 @@ def test_keepalive_reuses_connections(
 
 
 def test_backend_down_is_a_503_card(frontend_for: Any) -> None:
-    url = frontend_for(closed_port_url())
+    backend = closed_port_url()
+    url = frontend_for(backend)
     started = time.monotonic()
     page = httpx.get(url + "/")
-    assert page.status_code == 503 and "refused the connection" in page.text
+    assert page.status_code == 503 and f"no backend is listening at {backend}" in page.text
     card = httpx.get(url + "/api/card")
     assert card.status_code == 503 and card.json()["ok"] is False
     assert time.monotonic() - started < 3
@@ -179,7 +196,7 @@ def test_backend_hanging_is_a_503_within_the_timeout(frontend_for: Any) -> None:
         url = frontend_for(backend.url, backend_timeout=0.5)
         started = time.monotonic()
         page = httpx.get(url + "/", timeout=10)
-        assert page.status_code == 503 and "did not answer within 0.5s" in page.text
+        assert page.status_code == 503 and "backend did not answer within 0.5 s" in page.text
         assert time.monotonic() - started < 2
 
 
@@ -247,9 +264,9 @@ def test_notes_through_the_frontend(real_backend: str, frontend_for: Any) -> Non
     too_long = httpx.post(url + "/add-note", json={"Note": "x" * 1001})
     assert too_long.status_code == 400 and "longer than 1000" in too_long.text
     card = httpx.get(url + "/api/card").json()
-    assert [note["text"] for note in card["notes"]] == ["via the frontend 🚀"]
-    assert card["replica"] == {"key": "backend-0", "version": "2.0.0"}
-    note_id = card["notes"][0]["id"]
+    assert [note["text"] for note in card["notes"]["items"]] == ["via the frontend 🚀"]
+    assert card["replica"] == {"key": "backend-0", "version": "2.0.0", "label": "backend-0"}
+    note_id = card["notes"]["items"][0]["id"]
     assert httpx.delete(url + f"/api/notes/{note_id}").status_code == 204
     assert httpx.delete(url + f"/api/notes/{note_id}").status_code == 404
     assert httpx.delete(url + "/api/notes/abc").status_code == 400
@@ -262,7 +279,7 @@ def test_notes_through_the_frontend(real_backend: str, frontend_for: Any) -> Non
     )
     assert not_utf8.status_code == 400 and "not valid UTF-8" in not_utf8.text
     assert httpx.delete(url + "/api/notes/%C2%B2").status_code == 400
-    assert [note["text"] for note in httpx.get(url + "/api/card").json()["notes"]] == []
+    assert httpx.get(url + "/api/card").json()["notes"]["items"] == []
 
 
 def test_path_prefix(real_backend: str, frontend_for: Any) -> None:
@@ -337,3 +354,224 @@ def test_odd_backend_json_is_shown_not_crashed_on(frontend_for: Any, instance: A
         url = frontend_for(backend.url)
         assert httpx.get(url + "/").status_code == 200
         assert httpx.get(url + "/api/card").json()["ok"] is True
+
+
+# ---- the card drawn once, on the server ----
+
+
+def swapped_parts(html: str) -> dict[str, str]:
+    """The top-level elements of a fragment (or of the page's parts), by id."""
+    parts: dict[str, str] = {}
+    for match in re.finditer(r'^<(\w+) [^>]*?\bid="([\w-]+)"', html, re.MULTILINE):
+        tag, element_id = match.groups()
+        start = match.start()
+        depth, position = 0, start
+        for tag_match in re.finditer(rf"<(/?){tag}\b[^>]*>", html[start:]):
+            depth += -1 if tag_match.group(1) else 1
+            if depth == 0:
+                position = start + tag_match.end()
+                break
+        parts[element_id] = html[start:position]
+    return parts
+
+
+def test_the_fragment_is_the_pages_own_drawing(
+    go_backend: tuple[FakeBackend, str], frontend_for: Any
+) -> None:
+    url = frontend_for(go_backend[1])
+    fragment = httpx.get(url + "/card")
+    assert fragment.status_code == 200
+    assert fragment.headers["content-type"].startswith("text/html")
+    assert fragment.headers["cache-control"] == "no-store"
+    assert "unsafe-inline" not in fragment.headers["content-security-policy"]
+    parts = swapped_parts(fragment.text)
+    assert set(parts) == {
+        "answered", "status-line", "alerts", "facts", "more-rows", "request",
+        "notes-count", "notes-body", "add-note",
+    }  # fmt: skip
+    page = httpx.get(url + "/").text
+    for element_id, html in parts.items():
+        # Byte for byte what the page has: one template draws both.
+        assert " ".join(html.split()) in " ".join(page.split()), element_id
+    assert "hello &lt;b&gt;x&lt;/b&gt;" in parts["notes-body"]
+    # Nothing on the page runs or styles inline: the CSP forbids both.
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page)
+    assert " style=" not in page and "<style" not in page
+    assert '<script type="module" src="/static/js/main.js"></script>' in page
+
+
+def test_a_failed_call_changes_only_the_banner_and_the_status_line(frontend_for: Any) -> None:
+    backend = closed_port_url()
+    fragment = httpx.get(frontend_for(backend) + "/card")
+    assert fragment.status_code == 503
+    parts = swapped_parts(fragment.text)
+    assert set(parts) == {"answered", "status-line"}
+    assert 'class="answered is-failed"' in parts["answered"] and "no backend" in parts["answered"]
+    assert "data-replica-key" not in parts["answered"]  # not the last replica, as if current
+    assert f"no backend is listening at {backend}" in parts["status-line"]
+
+
+class ClosingServer:
+    """Accepts each connection and closes it at once, as a balancer with no live
+    target does: the frontend's library says "Server disconnected"."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                return
+            connection.recv(1024)
+            connection.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.parametrize("failure", ["closed", "timeout", "nothing"])
+def test_errors_in_words_for_people_and_the_library_in_the_log(
+    failure: str, frontend_for: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    closing = ClosingServer()
+    slow = FakeBackend({}, delay=2)
+    try:
+        with serve(slow.app()) as slow_server:
+            backend = {
+                "closed": closing.url,
+                "timeout": slow_server.url,
+                "nothing": closed_port_url(),
+            }[failure]
+            url = frontend_for(backend, backend_timeout=0.5)
+            with caplog.at_level(logging.WARNING, logger="awsme.frontend.backend_client"):
+                card = httpx.get(url + "/api/card", timeout=10)
+    finally:
+        closing.close()
+    said, raw = {
+        "closed": ("backend closed the connection", "ServerDisconnectedError: Server disconnected"),
+        "timeout": ("backend did not answer within 0.5 s", "TimeoutError"),
+        "nothing": (f"no backend is listening at {backend}", "Cannot connect to host"),
+    }[failure]
+    assert card.status_code == 503 and card.json()["problem"] == said
+    logged = [r.getMessage() for r in caplog.records if r.name.endswith("backend_client")]
+    assert any(said in line and raw in line for line in logged), logged
+
+
+def test_notes_unavailable_are_never_an_empty_list(frontend_for: Any) -> None:
+    document = json.loads((GO_SAMPLES / "backend-root.json").read_text())
+    document.update(
+        {
+            "Instance": {},
+            "NoteItems": [{"id": 7, "text": "kept", "created_at": "2026-01-02T03:04:05+00:00"}],
+            "Notes": ["kept"],
+            "NotesError": None,
+        }
+    )
+    fake = FakeBackend(document)
+    with serve(fake.app()) as backend:
+        url = frontend_for(backend.url)
+        fresh = httpx.get(url + "/api/card").json()["notes"]
+        assert fresh["problem"] is None and fresh["items"][0]["text"] == "kept"
+        assert fresh["items"][0]["created_at"] == "2026-01-02T03:04:05+00:00"
+        fake.document = {
+            **document,
+            "NoteItems": [],
+            "Notes": [],
+            "NotesError": "notes unavailable: the database is unavailable: Connection refused",
+            "Error": "notes unavailable: the database is unavailable: Connection refused",
+        }
+        time.sleep(1.1)
+        stale = httpx.get(url + "/api/card").json()["notes"]
+        assert stale["problem"] == "the database is unavailable: Connection refused"
+        assert stale["known"] is True and [n["text"] for n in stale["items"]] == ["kept"]
+        assert stale["stale_seconds"] >= 1
+        body = swapped_parts(httpx.get(url + "/card").text)
+        assert "Notes are unavailable." in body["notes-body"] and "kept" in body["notes-body"]
+        assert "No notes yet" not in body["notes-body"]
+        assert 'data-notes="stale"' in body["notes-body"]
+        assert "disabled" in body["add-note"] and "disabled" in body["notes-body"]
+        assert body["notes-count"].endswith(">1</span>") and "is-stale" in body["notes-count"]
+        # A frontend that never saw the list says it does not know it.
+        unknown = swapped_parts(httpx.get(frontend_for(backend.url) + "/card").text)
+        assert 'data-notes="unknown"' in unknown["notes-body"]
+        assert "No notes yet" not in unknown["notes-body"]
+        assert unknown["notes-count"].endswith(">?</span>")
+
+
+def test_a_go_backend_with_its_database_gone(frontend_for: Any) -> None:
+    document = dict.fromkeys(json.loads((GO_SAMPLES / "backend-root.json").read_text()), "")
+    document.update({"Local": False, "Notes": None, "Error": "Error 1049: Unknown database"})
+    with serve(FakeBackend(document).app()) as backend:
+        notes = httpx.get(frontend_for(backend.url) + "/api/card").json()["notes"]
+        assert notes == {
+            "items": [],
+            "problem": "Error 1049: Unknown database",
+            "known": False,
+            "stale_seconds": None,
+        }
+
+
+def test_banner_message_and_frontend_name(
+    go_backend: tuple[FakeBackend, str], frontend_for: Any
+) -> None:
+    from awsme.frontend.app import create_frontend_app as create
+
+    settings = Settings(
+        mode="frontend", backend_service=go_backend[1], ui_message='v2 <script>alert("x")</script>'
+    )
+    with serve(create(settings, environ={"POD_NAME": "frontend-6b8d7c5f4-tq2lx"})) as frontend:
+        page = httpx.get(frontend.url + "/").text
+        parts = swapped_parts(httpx.get(frontend.url + "/card").text)
+    assert (
+        '<p class="banner-message" id="ui-message">'
+        "v2 &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;</p>" in page
+    )
+    assert '<span class="mono" id="frontend-name">frontend-6b8d7c5f4-tq2lx</span>' in page
+    assert "frontend-6b8d7c5f4-tq2lx" in parts["status-line"]  # every poll says which frontend
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("backend-5f7c9d8b6-q9wzm", "backend-5f7c…-q9wzm"),
+        ("backend-7d4b8c6f9-q9wzm", "backend-7d4b…-q9wzm"),  # a rollout: another hash
+        ("awsme-backend-5f7c9d8b6-x2k4p", "awsme-b…-5f7c…-x2k4p"),
+        ("web-0", "web-0"),  # a StatefulSet's pod: short, whole
+        ("3f2a9c1b7d4e", "3f2a9c1b7d4e"),  # a container id
+        ("ip-10-0-1-23.eu-west-1.compute.internal", "ip-10-0-1-2…internal"),
+    ],
+)
+def test_replica_labels_keep_what_tells_replicas_apart(name: str, label: str) -> None:
+    from awsme.frontend.card import LABEL_MAX, replica_label
+
+    assert replica_label(name) == label
+    assert len(label) <= LABEL_MAX
+
+
+def test_one_card_is_one_connection_to_one_replica(tmp_path: Path, frontend_for: Any) -> None:
+    """With one replica dead behind a per-connection balancer, every other card fails
+    and says so: the frontend does not quietly try the next replica instead."""
+    from tests.tcp_proxy import RoundRobinProxy
+
+    settings = Settings(mode="backend", metadata="simulated", db_url=f"sqlite:///{tmp_path}/n.db")
+    with serve(create_backend_app(settings, {"POD_NAME": "backend-live"})) as live:
+        wait_ready(live.url)
+        dead = int(closed_port_url().rsplit(":", 1)[1])
+        balancer = RoundRobinProxy([live.port, dead]).start()
+        try:
+            url = frontend_for(f"http://127.0.0.1:{balancer.port}")
+            statuses = [httpx.get(url + "/card").status_code for _ in range(6)]
+            assert statuses == [200, 503] * 3
+            assert balancer.connections == 6
+            cards = [httpx.get(url + "/api/card").json() for _ in range(2)]
+            assert [card["ok"] for card in cards] == [True, False]
+            assert cards[1]["problem"] == "backend closed the connection"
+        finally:
+            balancer.stop()

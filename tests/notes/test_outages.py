@@ -80,6 +80,9 @@ def test_outage_from_start_to_recovery(migrated: ThrowawayDatabase, proxy: TcpPr
         root = httpx.get(url + "/", timeout=10)
         assert root.status_code == 200 and "notes unavailable" in root.json()["Error"]
         assert root.json()["Id"] == "i-0123456789abcdef0"
+        # Said apart from the metadata's errors: the list is unknown, not empty.
+        assert root.json()["NotesError"].startswith("notes unavailable: the database")
+        assert root.json()["Notes"] == []
         assert httpx.post(url + "/add-note", json={"Note": "lost"}, timeout=10).status_code == 503
         created = httpx.post(url + "/api/v1/notes", json={"text": "lost"}, timeout=10)
         assert created.status_code == 503 and "unavailable" in created.json()["error"]
@@ -92,6 +95,7 @@ def test_outage_from_start_to_recovery(migrated: ThrowawayDatabase, proxy: TcpPr
         # No dead connection is left in the pool: every request now succeeds.
         for _ in range(20):
             assert httpx.get(url + "/").json()["Error"] == ""
+        assert httpx.get(url + "/").json()["NotesError"] is None
         assert httpx.get(url + "/healthz").status_code == 200
         assert notes_of(url) == acknowledged
 

@@ -61,6 +61,8 @@ def dump_request(request: Request) -> str:
 def legacy_info(
     snapshot: Snapshot, replica: Replica, request: Request, notes: list[Note], error: str
 ) -> dict[str, Any]:
+    """`error` is why the notes could not be read ("" when they were): a frontend
+    must not mistake an outage for an empty list."""
     meta = snapshot.metadata
     errors = [message for message in (snapshot.error, error) if message]
     return {
@@ -80,6 +82,7 @@ def legacy_info(
         "Error": "; ".join(errors),
         "Instance": instance_document(snapshot, replica),
         "NoteItems": [note.as_json() for note in notes],
+        "NotesError": error or None,
     }
 
 

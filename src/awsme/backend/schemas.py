@@ -32,6 +32,10 @@ class LegacyInfo(BaseModel):
     NoteItems: list[NoteItem] | None = Field(
         default=None, description="the same notes as Notes, with their ids (to delete them)"
     )
+    NotesError: str | None = Field(
+        default=None,
+        description="why the notes could not be read (then Notes is empty, not the real list)",
+    )
 
 
 class NoteItem(BaseModel):

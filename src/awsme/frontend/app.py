@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import socket
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -13,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from awsme.frontend import notes, pages
 from awsme.frontend.backend_client import BackendClient
+from awsme.frontend.card import NoteView
 from awsme.ops.install import install_operations
 from awsme.ops.security_headers import SecurityHeadersMiddleware
 from awsme.ops.shutdown import Shutdown, install_graceful_shutdown
@@ -26,17 +29,27 @@ STATIC = Path(__file__).parent / "static"
 class FrontendState:
     settings: Settings
     client: BackendClient
+    name: str  # this frontend's pod name, else its hostname: shown on the card
+    # The last notes a backend could read, and when (time.time()): shown, marked
+    # as stale, while the database is away.
+    notes_memory: tuple[list[NoteView], float] | None = field(default=None)
 
 
-def create_frontend_app(settings: Settings, shutdown: Shutdown | None = None) -> FastAPI:
+def create_frontend_app(
+    settings: Settings,
+    shutdown: Shutdown | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> FastAPI:
     """Build the frontend. With `shutdown` given, the caller handles signals."""
+    environ = os.environ if environ is None else environ
     client = BackendClient(
         settings.backend_service,
         keepalive=settings.backend_keepalive,
         connect_timeout=settings.backend_connect_timeout,
         read_timeout=settings.backend_timeout,
     )
-    state = FrontendState(settings, client)
+    name = environ.get("POD_NAME", "").strip() or socket.gethostname()
+    state = FrontendState(settings, client, name)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -9,6 +9,7 @@ replicas. `-backend-keepalive` pools connections instead (faster, stickier).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ import orjson
 from starlette.requests import Request
 
 from awsme.version import VERSION
+
+log = logging.getLogger(__name__)
 
 REQUEST_ID = "X-Request-ID"
 HEALTH_CACHE_SECONDS = 1.0
@@ -99,6 +102,11 @@ class BackendClient:
                 trust_env=False,  # a proxy for the internet must not carry calls to the backend
                 auto_decompress=True,
             )
+            # aiohttp sends a GET again, on a new connection, when the first one is
+            # closed on it: behind a per-connection balancer that is another replica.
+            # One card is one call to one replica, so a dead one shows as a failure
+            # on the card instead of hiding behind its neighbour (no public switch).
+            self._session._retry_connection = False
         return self._session
 
     async def aclose(self) -> None:
@@ -128,20 +136,44 @@ class BackendClient:
                 body = await response.read()
         except (aiohttp.ClientError, TimeoutError) as error:
             self.observe("unavailable", time.perf_counter() - started)
-            raise self._unavailable(error) from None
+            unavailable = self._unavailable(error)
+            # People read the sentence; whoever debugs reads the library's own words.
+            log.warning(
+                "backend call %s %s%s failed: %s (%s: %s)",
+                method,
+                self.base_url,
+                path,
+                unavailable,
+                type(error).__name__,
+                error,
+            )
+            raise unavailable from None
         self.observe(str(response.status), time.perf_counter() - started)
         return BackendAnswer(response.status, body, response.headers.get("Content-Type", ""))
 
     def _unavailable(self, error: Exception) -> BackendUnavailable:
-        """Say which failure it was, in words a workshop attendee can act on."""
-        where = f"the backend at {self.base_url}"
+        """Say which failure it was, in words a workshop attendee can act on (the
+        library's text, such as "Cannot write to closing transport", goes to the log)."""
         if isinstance(error, aiohttp.ConnectionTimeoutError):
-            return BackendUnavailable(f"{where} did not accept a connection in time")
+            return BackendUnavailable(
+                f"backend did not accept a connection within {self.connect_timeout:g} s"
+            )
         if isinstance(error, TimeoutError):  # aiohttp's timeouts are TimeoutErrors too
-            return BackendUnavailable(f"{where} did not answer within {self.read_timeout:g}s")
+            return BackendUnavailable(f"backend did not answer within {self.read_timeout:g} s")
+        if isinstance(error, aiohttp.ClientConnectorDNSError):
+            host = error.host
+            return BackendUnavailable(f"the backend's name {host} does not resolve")
         if isinstance(error, aiohttp.ClientConnectorError):
-            return BackendUnavailable(f"{where} refused the connection ({error.strerror})")
-        return BackendUnavailable(f"the call to {where} failed: {error}")
+            return BackendUnavailable(f"no backend is listening at {self.base_url}")
+        if isinstance(
+            error,
+            aiohttp.ServerDisconnectedError
+            | aiohttp.ClientConnectionResetError
+            | aiohttp.ClientOSError
+            | aiohttp.ClientPayloadError,
+        ):
+            return BackendUnavailable("backend closed the connection")
+        return BackendUnavailable(f"the call to the backend at {self.base_url} failed")
 
     async def info(self, headers: dict[str, str]) -> dict[str, Any]:
         """The backend's `GET /` JSON (a Go or an awsme backend)."""

@@ -1,16 +1,18 @@
 """What the card shows, computed from ONE backend answer (a Go backend's 14 keys
-or this backend's richer JSON). The template and the page's script both render
-this view, so a value looks the same after a reload and after an auto-refresh."""
+or this backend's richer JSON). Only the templates draw it: the page, and the
+fragment that the page's auto-refresh swaps in."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    key: str  # stable, for the page's script and tests: "name", "zone", ...
+    key: str  # stable, for the page's script and tests: "pod", "zone", ...
     label: str
     value: str | None  # None: the backend does not know it (shown as missing)
 
@@ -19,6 +21,19 @@ class Row:
 class NoteView:
     id: int | None  # None for a Go backend, which gives no ids (no delete button)
     text: str
+    created_at: datetime | None = None  # aware, UTC; None when the backend does not say
+
+
+@dataclass(frozen=True, slots=True)
+class NotesView:
+    """The notes box. When the backend could not read them (`problem`), the list is
+    the last one this frontend saw (`stale_seconds` old), or unknown (`known` false):
+    never an empty list that looks like data loss."""
+
+    items: list[NoteView] = field(default_factory=list)  # oldest first
+    problem: str | None = None
+    known: bool = True
+    stale_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,22 +42,49 @@ class ReplicaView:
 
     key: str  # pod name, else the replica's hostname, else the instance id
     version: str | None
+    label: str  # the key, shortened where needed to the part that tells replicas apart
 
 
 @dataclass(frozen=True, slots=True)
 class Card:
     ok: bool  # the backend answered with awsme JSON
-    problem: str | None  # why not, when not ok (shown on a 503 card)
-    backend_rows: list[Row] = field(default_factory=list)  # the Go app's rows
-    detail_rows: list[Row] = field(default_factory=list)  # what the new sources know
-    proxy_rows: list[Row] = field(default_factory=list)  # Address, Request, Error
-    notes: list[NoteView] = field(default_factory=list)  # oldest first
+    problem: str | None  # why not, when not ok (in people's words)
+    facts: list[Row] = field(default_factory=list)  # the first screen: where it runs
+    more_rows: list[Row] = field(default_factory=list)  # the rest, folded
+    request: str | None = None  # the request as the backend saw it
+    legacy: bool = False  # a Go backend: it knows only its 14 keys
+    metadata_source: str | None = None  # "simulated": said on the card, next to the values
+    notes: NotesView = field(default_factory=NotesView)
     notices: list[str] = field(default_factory=list)  # spot interruption, maintenance
     replica: ReplicaView | None = None
     backend_error: str | None = None  # the backend's own Error key
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# A pod of a Deployment: <deployment>-<ReplicaSet hash>-<5 characters>.
+_POD = re.compile(r"(?P<base>.+)-(?P<hash>[a-z0-9]{6,10})-(?P<pod>[a-z0-9]{5})")
+LABEL_MAX = 20
+
+
+def replica_label(key: str, limit: int = LABEL_MAX) -> str:
+    """The part of a replica's name that tells it from its siblings. Pods of one
+    ReplicaSet share all but the last 5 characters, and a rollout changes the hash
+    before them: `backend-5f7c9d8b6-q9wzm` becomes `backend-5f7c…-q9wzm`. A long name
+    loses its middle, never its end."""
+    if len(key) <= limit:
+        return key
+    pod = _POD.fullmatch(key)
+    if pod:
+        tail = f"{pod['hash'][:4]}…-{pod['pod']}"
+        base = pod["base"]
+        room = limit - len(tail) - 1
+        if len(base) > room:
+            base = base[: max(room - 1, 1)] + "…"
+        return f"{base}-{tail}"
+    tail = key[-8:]
+    return key[: limit - len(tail) - 1] + "…" + tail
 
 
 def _text(value: Any) -> str | None:
@@ -83,56 +125,62 @@ def _bytes(value: Any) -> str | None:
 
 def card_from_backend(info: dict[str, Any]) -> Card:
     """The card for a backend's `GET /` JSON; missing keys are missing values."""
+    legacy = "Instance" not in info
     instance = _dict(info.get("Instance"))
     kube = _dict(instance.get("kubernetes"))
     container = _dict(instance.get("container"))
     events = _dict(instance.get("events"))
-    backend_rows = [
+    pod = _text(kube.get("pod_name"))
+    host = _text(_dig(instance, "served_by", "hostname"))
+    key = pod or host or _text(info.get("Id")) or _text(info.get("Hostname")) or "unknown"
+    # The row that names the replica comes first and says what the banner says.
+    if pod:
+        who = [Row("pod", "Pod", pod), Row("node", "Node", _text(kube.get("node_name")))]
+    elif host:
+        who = [Row("host", "Host", host)]
+    else:
+        who = []
+    source = _text(_dig(instance, "metadata", "source"))
+    facts = [
+        *who,
+        Row("zone", "Zone", _text(info.get("Zone"))),
+        Row("zone_id", "AZ ID", _text(_dig(instance, "placement", "zone_id"))),
+        Row("id", "Instance", _text(info.get("Id"))),
+        Row("instance_type", "Type", _text(_dig(instance, "instance", "type"))),
+    ]
+    more_rows = [
         Row("name", "Name", _text(info.get("Name"))),
         Row("version", "Version", _text(info.get("Version"))),
-        Row("id", "ID", _text(info.get("Id"))),
         Row("hostname", "Hostname", _text(info.get("Hostname"))),
-        Row("zone", "Zone", _text(info.get("Zone"))),
+        Row("region", "Region", _text(_dig(instance, "placement", "region"))),
+        Row("provider", "Provider", _text(_dig(instance, "provider"))),
         Row("project", "Project", _text(info.get("Project"))),
         Row("container_ip", "Container IP", _text(info.get("ContainerIP"))),
         Row("internal_ip", "Internal IP", _text(info.get("InternalIP"))),
         Row("external_ip", "External IP", _text(info.get("ExternalIP"))),
-    ]
-    detail_rows = [
-        Row("provider", "Provider", _text(_dig(instance, "provider"))),
-        Row("instance_type", "Instance type", _text(_dig(instance, "instance", "type"))),
-        Row("region", "Region", _text(_dig(instance, "placement", "region"))),
-        Row("zone_id", "AZ ID", _text(_dig(instance, "placement", "zone_id"))),
         Row("lifecycle", "Lifecycle", _text(_dig(instance, "instance", "lifecycle"))),
-        Row("pod", "Pod", _text(kube.get("pod_name"))),
         Row("namespace", "Namespace", _text(kube.get("namespace"))),
-        Row("node", "Node", _text(kube.get("node_name"))),
         Row("imds_version", "IMDS version", _text(_dig(instance, "metadata", "imds_version"))),
+        Row("metadata_source", "Metadata from", source),
         Row("memory_limit", "Memory limit", _bytes(container.get("memory_limit_bytes"))),
         Row("cpu_limit", "CPU limit", _text(container.get("cpu_limit_cores"))),
         Row("served_by", "Served by", _served_by(instance)),
+        Row("client_ip", "Request from", _text(info.get("ClientIP"))),
     ]
-    proxy_rows = [
-        Row("client_ip", "Address", _text(info.get("ClientIP"))),
-        Row("request", "Request", _text(info.get("LBRequest"))),
-        Row("error", "Error", _text(info.get("Error"))),
-    ]
+    if legacy:  # a Go backend knows none of the new rows: no column of dashes
+        more_rows = [row for row in more_rows if row.value is not None]
+    request = _text(info.get("LBRequest"))
     return Card(
         ok=True,
         problem=None,
-        backend_rows=backend_rows,
-        detail_rows=detail_rows,
-        proxy_rows=proxy_rows,
+        facts=facts,
+        more_rows=more_rows,
+        request=request.rstrip() if request else None,
+        legacy=legacy,
+        metadata_source=source,
         notes=_notes(info),
         notices=_notices(events) + [f"Chaos on the backend: {line}" for line in _chaos(info)],
-        replica=ReplicaView(
-            key=_text(kube.get("pod_name"))
-            or _text(_dig(instance, "served_by", "hostname"))
-            or _text(info.get("Id"))
-            or _text(info.get("Hostname"))
-            or "unknown",
-            version=_text(info.get("Version")),
-        ),
+        replica=ReplicaView(key=key, version=_text(info.get("Version")), label=replica_label(key)),
         backend_error=_text(info.get("Error")),
     )
 
@@ -145,16 +193,49 @@ def _served_by(instance: Any) -> str | None:
     return hostname
 
 
-def _notes(info: dict[str, Any]) -> list[NoteView]:
+def _when(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _notes(info: dict[str, Any]) -> NotesView:
     items = info.get("NoteItems")
     if isinstance(items, list) and all(isinstance(item, dict) for item in items):
-        return [
-            NoteView(id=item.get("id"), text=str(item.get("text", "")))
+        notes = [
+            NoteView(item["id"], str(item.get("text", "")), _when(item.get("created_at")))
             for item in items
-            if isinstance(item, dict) and isinstance(item.get("id"), int)
+            if isinstance(item.get("id"), int)
         ]
-    notes = _list(info.get("Notes"))  # a Go backend: strings, possibly null
-    return [NoteView(id=None, text=str(text)) for text in notes if text is not None]
+    else:  # a Go backend: strings, possibly null
+        notes = [NoteView(id=None, text=str(t)) for t in _list(info.get("Notes")) if t is not None]
+    if "NotesError" in info:
+        problem = _text(info.get("NotesError"))
+    else:
+        # A Go backend puts its database error in Error and leaves Notes empty.
+        problem = _text(info.get("Error")) if not notes else None
+    if problem:
+        # The box already says "Notes are unavailable": the reason is what follows.
+        problem = problem.removeprefix("notes unavailable: ")
+        return NotesView(items=[], problem=problem, known=False)
+    return NotesView(items=notes)
+
+
+def remember_notes(
+    notes: NotesView, memory: tuple[list[NoteView], float] | None, now: float
+) -> tuple[NotesView, tuple[list[NoteView], float] | None]:
+    """During an outage, the last list this frontend saw, marked with its age.
+    Returns the notes to show and what to remember for the next answer."""
+    if notes.problem is None:
+        return notes, (notes.items, now)
+    if memory is None:
+        return notes, None
+    items, seen_at = memory
+    return replace(notes, items=items, known=True, stale_seconds=max(now - seen_at, 0)), memory
 
 
 def _chaos(info: dict[str, Any]) -> list[str]:
@@ -180,3 +261,17 @@ def _notices(events: dict[str, Any]) -> list[str]:
 
 def unavailable_card(problem: str) -> Card:
     return Card(ok=False, problem=problem)
+
+
+def ago(seconds: float) -> str:
+    """ "just now", "40 s ago", "2 min ago": how long ago, as people say it."""
+    seconds = max(int(seconds), 0)
+    if seconds < 10:
+        return "just now"
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"

@@ -1,16 +1,18 @@
-"""The card: `GET /` as HTML, `GET /api/card` as JSON for the page's auto-refresh,
-and the theme colour. Each one makes exactly one backend call."""
+"""The card: `GET /` as a page, `GET /card` as the fragment the page's auto-refresh
+swaps in, `GET /api/card` as JSON for scripts, and the theme colour. Each one makes
+exactly one backend call; the templates are the only drawing of the card."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from fastapi.templating import Jinja2Templates
 
 from awsme.frontend.backend_client import BackendUnavailable, forwarded_headers
-from awsme.frontend.card import Card, card_from_backend, unavailable_card
+from awsme.frontend.card import Card, NotesView, ago, card_from_backend, remember_notes
 from awsme.frontend.theme import theme_css
 from awsme.jsonresponse import json_response
 from awsme.version import VERSION
@@ -18,6 +20,9 @@ from awsme.version import VERSION
 router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.auto_reload = False  # packaged templates never change: no stat() per render
+templates.env.globals["ago"] = ago
+
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def load_card(request: Request) -> tuple[Card, int]:
@@ -30,9 +35,14 @@ async def load_card(request: Request) -> tuple[Card, int]:
     try:
         info = await state.client.info(headers)
     except BackendUnavailable as error:
-        card, status = unavailable_card(str(error)), error.status
+        problem = str(error)
+        unknown = NotesView(problem=f"no backend answered: {problem}", known=False)
+        card, status = Card(ok=False, problem=problem, notes=unknown), error.status
     else:
         card, status = card_from_backend(info), 200
+    # An outage shows the last list this frontend saw, with its age, never an empty one.
+    notes, state.notes_memory = remember_notes(card.notes, state.notes_memory, time.time())
+    card = dataclasses.replace(card, notes=notes)
     chaos = getattr(request.app.state, "chaos", None)  # only with -chaos
     if chaos is not None and chaos.active:
         lines = [f"Chaos on the frontend: {line}" for line in chaos.describe()]
@@ -41,11 +51,15 @@ async def load_card(request: Request) -> tuple[Card, int]:
 
 
 def page_context(request: Request) -> dict[str, object]:
-    settings = request.app.state.frontend.settings
+    state = request.app.state.frontend
+    settings = state.settings
     return {
         "prefix": settings.path_prefix,
         "version": VERSION,
         "refresh_ms": round(settings.refresh_interval * 1000),
+        "frontend_name": state.name,
+        "ui_message": settings.ui_message,
+        "now": time.time(),
     }
 
 
@@ -57,18 +71,26 @@ async def card_page(request: Request) -> Response:
         "index.html",
         {**page_context(request), "card": card, "status": status},
         status_code=status,
-        headers={"Cache-Control": "no-store"},
+        headers=NO_STORE,
+    )
+
+
+@router.get("/card")
+async def card_fragment(request: Request) -> Response:
+    card, status = await load_card(request)
+    return templates.TemplateResponse(
+        request,
+        "fragment.html",
+        {**page_context(request), "card": card, "status": status},
+        status_code=status,
+        headers=NO_STORE,
     )
 
 
 @router.get("/api/card")
 async def card_json(request: Request) -> Response:
     card, status = await load_card(request)
-    return json_response(
-        {**card.as_json(), "status": status},
-        status,
-        headers={"Cache-Control": "no-store"},
-    )
+    return json_response({**card.as_json(), "status": status}, status, headers=NO_STORE)
 
 
 @router.get("/theme.css")
