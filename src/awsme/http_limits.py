@@ -30,8 +30,8 @@ log = logging.getLogger("awsme.server")
 # After refusing a request: read and drop what the client still sends for this
 # long before closing, so that it reads the answer rather than a reset.
 LINGER_SECONDS = 1.0
-# The request line's method, spaces, version and line ends, and the blank line.
-_HEAD_OVERHEAD = 24
+# Around the method and URL: " ", " HTTP/1.1\r\n", and the blank line's "\r\n".
+_REQUEST_LINE_OVERHEAD = 14
 _HEADER_OVERHEAD = 4  # ": " and the line end
 
 
@@ -67,7 +67,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._started_at = 0.0  # when the current phase began
         self._head_began = False  # a byte of the current request's head has come
         self._head_bytes = 0  # bytes of the current head seen so far (a lower bound)
-        self._head_sum = _HEAD_OVERHEAD  # the same, from the parser's callbacks
+        self._head_sum = 0  # the same, from the parser's callbacks (without the method)
         self._heads_done = 0
         self._deadline: asyncio.TimerHandle | None = None
         self._refused = False
@@ -116,7 +116,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if not self._in_head or self._deadline is None:
             self._started_at = self.loop.time()
         self._in_head, self._head_began, self._head_bytes = True, True, 0
-        self._head_sum = _HEAD_OVERHEAD
+        self._head_sum = 0
         super().on_message_begin()
 
     def on_url(self, url: bytes) -> None:
@@ -138,7 +138,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._heads_done += 1
         self._in_head, self._head_began, self._in_body = False, False, True
         self._started_at = self.loop.time()
-        if max(self._head_bytes, self._head_sum) > self.limits.max_header_bytes:
+        size = self._head_sum + len(self.parser.get_method()) + _REQUEST_LINE_OVERHEAD
+        if max(self._head_bytes, size) > self.limits.max_header_bytes:
             self._refuse_head_too_large()
             return
         super().on_headers_complete()
