@@ -102,4 +102,6 @@ def test_ready_once_the_first_metadata_fetch_has_finished(tmp_path: object) -> N
             assert "metadata: the first fetch from ec2 has not finished" in waiting.text
             eventually(lambda: status(backend.url + "/readyz") == 200)
             # Ready with the fetch's error: the answers now say why there are no values.
-            assert "metadata unavailable" in httpx.get(backend.url + "/", timeout=10).json()["Error"]
+            assert (
+                "metadata unavailable" in httpx.get(backend.url + "/", timeout=10).json()["Error"]
+            )

@@ -20,14 +20,14 @@ from tests.processes import APP, free_port, wait_until_ready
 def workers(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     port = free_port()
     process = subprocess.Popen(
-        [APP, "-mode=backend", "-workers=2", "-chaos", "-shutdown-delay=5"]
-        + ["-host=127.0.0.1", f"-port={port}"],
+        [APP, "-mode=backend", "-workers=2", "-chaos", "-shutdown-delay=5", f"-port={port}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own group: the teardown ends the workers too
         env={
             **os.environ,
+            "AWSME_HOST": "127.0.0.1",
             "AWSME_METADATA": "simulated",
             "AWSME_DB_URL": f"sqlite:///{tmp_path}/notes.db",
         },
