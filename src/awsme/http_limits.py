@@ -103,7 +103,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 self._head_bytes += len(data)  # every byte of it was head
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse_head_too_large()
-            elif self._deadline is None:
+            elif self._head_began and self._deadline is None:
+                # Between requests it is uvicorn's keep-alive timer (-idle-timeout).
                 self._arm(self.limits.header_timeout, self._head_too_slow)
         elif self._in_body and self._deadline is None:
             self._arm(self.limits.body_timeout, self._body_too_slow)
