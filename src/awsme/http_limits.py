@@ -137,12 +137,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._disarm()
         self._heads_done += 1
-        self._in_head, self._head_began, self._in_body = False, False, True
-        self._started_at = self.loop.time()
+        self._in_head, self._head_began = False, False
         size = self._head_sum + len(self.parser.get_method()) + _REQUEST_LINE_OVERHEAD
         if max(self._head_bytes, size) > self.limits.max_header_bytes:
             self._refuse_head_too_large()
             return
+        self._in_body, self._started_at = True, self.loop.time()
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -186,20 +186,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _body_too_slow(self) -> None:
         self._deadline = None
-        if self.transport.is_closing():
-            return
-        why = f"request body not received within {self.limits.body_timeout:g}s"
-        cycle = self.cycle
-        if cycle is not None and not cycle.response_complete:
-            cycle.scope["state"][CONNECTION_OUTCOME] = (408, why)
-            cycle.disconnected = True  # the app's receive() says so; its answer is dropped
-            cycle.message_event.set()
-        if cycle is None or cycle.response_started:
-            # An answer is out, or going: no second one on this connection.
-            log.info("%s: closed: %s", self._client_host(), why)
-            self.transport.close()
-            return
-        self._refuse(408, why)
+        if not self.transport.is_closing():
+            self._refuse(408, f"request body not received within {self.limits.body_timeout:g}s")
 
     def _refuse_head_too_large(self) -> None:
         limit = self.limits.max_header_bytes
@@ -209,7 +197,26 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """Answer `status` with `why`, stop reading requests, and close after a linger."""
         self._refused = True
         self._disarm()
-        request_id = new_request_id()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            # A request in the app: its receive() now says disconnected, its answer
+            # is dropped, and the access log shows this status.
+            cycle.scope["state"].setdefault(CONNECTION_OUTCOME, (status, why))
+            cycle.disconnected = True
+            cycle.message_event.set()
+        if (
+            cycle is not None
+            and cycle.response_started
+            and (self._in_body or not cycle.response_complete)
+        ):
+            # An answer to this request is out, or part of one: no second one.
+            log.info("%s: connection closed: %s", self._client_host(), why)
+            self.transport.close()
+            return
+        request_id = None
+        if cycle is not None and self._in_body:  # this request's, as the app logged it
+            request_id = cycle.scope["state"].get("request_id")
+        request_id = request_id or new_request_id()
         body = f"Error: {why}\n".encode()
         lines = [STATUS_LINE[status]]
         headers = [
