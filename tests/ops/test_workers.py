@@ -98,3 +98,19 @@ def test_chaos_switches_hold_in_every_worker(
     assert answers == [503] * 4 + [200] * 6
     httpx.delete(url + "/chaos")
     assert {fresh_get(url + "/chaos").json()["latency_ms"] for _ in range(6)} == {0}
+
+
+def test_a_worker_stopped_alone_leaves_the_group_ready(
+    workers: tuple[subprocess.Popen[str], str],
+) -> None:
+    _, url = workers
+    os.kill(served_by(url), signal.SIGTERM)  # one worker, not the group's parent
+    deadline = time.monotonic() + 30
+    answers: list[int] = []
+    # The other worker stays ready; the parent replaces the stopped one, which is
+    # ready too: the stop was not the group's.
+    while answers[-10:] != [200] * 10 and time.monotonic() < deadline:
+        answers.append(fresh_get(url + "/readyz").status_code)
+        time.sleep(0.05)
+    assert answers[-10:] == [200] * 10, answers
+    both_serving(url)

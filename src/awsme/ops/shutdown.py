@@ -29,9 +29,10 @@ class Shutdown:
     """Whether shutdown has begun; /readyz reads it. One per process, shared by
     the apps it serves (standalone mode serves two).
 
-    Under -workers=N it has begun as soon as any process of the group says so:
-    the parent marks it in its own signal handler, before it relays the signal
-    to the workers (uvicorn relays on a 0.5 s loop)."""
+    Under -workers=N it has also begun when the group's parent says so: it marks
+    the group in its own signal handler, before it relays the signal to the
+    workers (uvicorn relays on a 0.5 s loop). A worker's own signal stays its own:
+    the parent replaces a worker that stops, and the others keep serving."""
 
     def __init__(self, group: GroupState | None = None) -> None:
         self.group = GroupState.attach() if group is None else group
@@ -44,8 +45,6 @@ class Shutdown:
     @begun.setter
     def begun(self, value: bool) -> None:
         self.signalled = value
-        if value:
-            self.group.start_draining()
 
 
 def install_graceful_shutdown(shutdown: Shutdown, delay: float) -> None:
