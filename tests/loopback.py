@@ -60,13 +60,14 @@ def closed_port_url() -> str:
 
 
 def wait_ready(url: str, timeout: float = 20) -> None:
-    """Wait until the awsme app at url says it is ready (its database connected)."""
+    """Wait until the awsme app at url can do its whole job: /healthz, the deep
+    check (the backend's database answers), not /readyz, which never waits on it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if httpx.get(url + "/readyz").status_code == 200:
+        if httpx.get(url + "/healthz").status_code == 200:
             return
         time.sleep(0.05)
-    raise AssertionError(f"{url} not ready: {httpx.get(url + '/readyz').text}")
+    raise AssertionError(f"{url} not healthy: {httpx.get(url + '/healthz').text}")
 
 
 @contextlib.contextmanager

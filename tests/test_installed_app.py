@@ -69,7 +69,7 @@ def test_unknown_mode() -> None:
 
 def test_backend_against_the_simulator_process(run_app: Any) -> None:
     imds = run_app("-mode=imds", ready_path="/latest/meta-data/")
-    backend = run_app("-mode=backend", f"-metadata-endpoint={imds}", ready_path="/readyz")
+    backend = run_app("-mode=backend", f"-metadata-endpoint={imds}", ready_path="/healthz")
     body = httpx.get(backend + "/").json()
     assert body["Id"] == "i-0123456789abcdef0" and body["Error"] == ""
     assert body["Instance"]["metadata"]["imds_version"] == "v2"

@@ -9,19 +9,23 @@ import logging
 import math
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
+from types import FrameType
 from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from awsme.http_limits import ConnectionLimits, LimitedConfig
+from awsme.ops.group_state import GroupState, shared_by_workers
 from awsme.ops.logs import configure_logging as configure_log_output
 from awsme.ops.metrics import MULTIPROCESS_DIR
-from awsme.ops.shutdown import exit_zero_after_graceful_shutdown
+from awsme.ops.shutdown import SIGNALS, exit_zero_after_graceful_shutdown
 from awsme.settings import SettingError, Settings
 
 log = logging.getLogger("awsme")
@@ -93,8 +97,15 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
-    return uvicorn.Config(
+    limits = ConnectionLimits(
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+    )
+    return LimitedConfig(
         app,
+        limits=limits,
+        timeout_keep_alive=settings.idle_timeout,
         workers=settings.workers,
         log_level=settings.log_level,
         log_config=None,  # awsme.ops.logs formats every line, uvicorn's included
@@ -105,6 +116,22 @@ def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Conf
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
         **options,
     )
+
+
+class _Workers(Multiprocess):
+    """uvicorn's supervisor, which relays signals to the workers from a loop that
+    wakes every 0.5 s; readiness cannot wait that long, so the signal handler marks
+    the whole group as draining at once, then queues the signal as uvicorn does."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], group: GroupState):
+        super().__init__(config, sockets)
+        self.group = group
+        for sig in SIGNALS:
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, sig: int, frame: FrameType | None) -> None:
+        self.group.start_draining()
+        self.signal_queue.append(sig)
 
 
 @contextlib.contextmanager
@@ -160,8 +187,8 @@ def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     config = uvicorn_config(functools.partial(build_app, settings, environ), settings, factory=True)
     log.info("awsme %s listening on %s:%d", settings.mode, host, settings.port)
     if settings.workers > 1:
-        with _multiprocess_metrics():
-            Multiprocess(config, sockets=[sock]).run()
+        with _multiprocess_metrics(), shared_by_workers() as group:
+            _Workers(config, sockets=[sock], group=group).run()
         return 0
     server = uvicorn.Server(config)
     exit_zero_after_graceful_shutdown()

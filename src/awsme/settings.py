@@ -295,6 +295,33 @@ class Settings:
         parse_int(1024, 16 * 1024 * 1024),
         metavar="BYTES",
     )
+    max_header_bytes: int = setting(
+        16384,
+        "largest request line plus headers accepted, in bytes; more gets 431",
+        parse_int(1024, 1024 * 1024),
+        metavar="BYTES",
+    )
+    header_timeout: float = setting(
+        10.0,
+        "seconds a client has to send a request's line and headers, from its first byte "
+        "(from the connection's opening for the first request); then 408 and close",
+        parse_float(0.1, 600),
+        metavar="SECONDS",
+    )
+    body_timeout: float = setting(
+        30.0,
+        "seconds a client has to send a request's whole body, from the end of its headers; "
+        "then 408 and close",
+        parse_float(0.1, 3600),
+        metavar="SECONDS",
+    )
+    idle_timeout: float = setting(
+        65.0,
+        "seconds a keep-alive connection may wait for its next request (longer than the "
+        "60 s an AWS load balancer keeps idle connections to its targets)",
+        parse_float(0.1, 3600),
+        metavar="SECONDS",
+    )
     metadata: str = setting(
         "auto",
         "where metadata comes from: " + ", ".join(METADATA_SOURCES),

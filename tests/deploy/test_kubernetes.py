@@ -267,7 +267,9 @@ def test_eks_overlay_uses_an_external_database_and_an_alb() -> None:
     assert ingress["spec"]["ingressClassName"] == "alb"
     annotations = ingress["metadata"]["annotations"]
     assert annotations["alb.ingress.kubernetes.io/target-type"] == "ip"
-    assert annotations["alb.ingress.kubernetes.io/healthcheck-path"] == "/healthz"
+    # With the readiness gate, the ALB's check is a readiness check: never /healthz,
+    # which follows the backends and would take every frontend out in an outage.
+    assert annotations["alb.ingress.kubernetes.io/healthcheck-path"] == "/readyz"
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend["name"] == "frontend"
     namespace = one(docs, "Namespace", "awsme")["metadata"]["labels"]

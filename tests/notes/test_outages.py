@@ -59,18 +59,19 @@ def notes_of(url: str) -> list[str]:
 def test_outage_from_start_to_recovery(migrated: ThrowawayDatabase, proxy: TcpProxy) -> None:
     with start_backend(migrated.url_via(proxy.port)) as server:
         url = server.url
-        # The database is not up yet: alive, not ready, and it says why.
+        # The database is not up yet: alive, ready (it serves the metadata), not
+        # healthy, and it says why.
         assert httpx.get(url + "/livez").status_code == 200
         health = httpx.get(url + "/healthz")
         assert health.status_code == 503 and health.text.startswith("database: ")
-        assert httpx.get(url + "/readyz").status_code == 503
+        assert httpx.get(url + "/readyz").status_code == 200
         root = httpx.get(url + "/")
         assert root.status_code == 200 and root.json()["Id"] == "i-0123456789abcdef0"
         assert "notes unavailable" in root.json()["Error"]
         assert httpx.post(url + "/add-note", json={"Note": "early"}).status_code == 503
 
-        proxy.restore()  # the database comes up: ready by itself
-        eventually(lambda: httpx.get(url + "/readyz").status_code == 200, within=10)
+        proxy.restore()  # the database comes up: healthy by itself
+        eventually(lambda: httpx.get(url + "/healthz").status_code == 200, within=10)
         acknowledged = []
         for text in ("before the outage 1", "before the outage 2"):
             assert httpx.post(url + "/add-note", json={"Note": text}).status_code == 200
@@ -106,7 +107,7 @@ def test_connections_killed_by_the_server(server_database: ThrowawayDatabase) ->
     )
     with serve(create_backend_app(settings, {})) as server:
         url = server.url
-        eventually(lambda: httpx.get(url + "/readyz").status_code == 200)
+        eventually(lambda: httpx.get(url + "/healthz").status_code == 200)
         for number in range(5):
             httpx.post(url + "/add-note", json={"Note": f"n{number}"})
         assert server_database.kill_connections() > 0

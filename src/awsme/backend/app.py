@@ -16,6 +16,7 @@ from awsme.notes.database import database_url
 from awsme.notes.service import NotesService
 from awsme.ops.install import install_operations
 from awsme.ops.metrics import Metrics
+from awsme.ops.probes import first_metadata_fetch
 from awsme.ops.shutdown import Shutdown, install_graceful_shutdown
 from awsme.replica import Replica, current_replica
 from awsme.settings import Settings
@@ -82,6 +83,7 @@ def create_backend_app(
         role="backend",
         checks={"database": state.notes.health},
         shutdown=shutdown or Shutdown(),
+        readiness={"metadata": first_metadata_fetch(state.cache)},
     )
     state.cache.observe = observed.observe_metadata_fetch
     state.notes.store.on_error = observed.db_errors.inc

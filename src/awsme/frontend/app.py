@@ -17,7 +17,6 @@ from awsme.frontend import notes, pages
 from awsme.frontend.backend_client import BackendClient
 from awsme.frontend.card import NoteView
 from awsme.ops.install import install_operations
-from awsme.ops.security_headers import SecurityHeadersMiddleware
 from awsme.ops.shutdown import Shutdown, install_graceful_shutdown
 from awsme.settings import Settings
 from awsme.version import VERSION
@@ -70,7 +69,6 @@ def create_frontend_app(
         openapi_url=None,
     )
     app.state.frontend = state
-    app.add_middleware(SecurityHeadersMiddleware)
     prefix = settings.path_prefix
     # Probes and metrics answer at the root, where kubelets and scrapers look, and
     # under the prefix too, for an ingress that forwards only that path.

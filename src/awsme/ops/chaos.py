@@ -11,58 +11,118 @@ levers). Without -chaos none of these routes exist.
     DELETE /chaos                         everything back to normal
 
 Probes, /metrics, /version and /chaos itself are exempt from latency and errors,
-so that the switches stay reachable and Prometheus keeps seeing the pod.
+so that the switches stay reachable and Prometheus keeps seeing the pod. Under
+-workers=N the switches are shared by every worker (awsme.ops.group_state).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from awsme.jsonresponse import json_response
+from awsme.ops.group_state import PROBE_OFF, PROBE_UNTIL_SWITCHED_BACK, PROBES, GroupState, Switches
 
-PROBES = ("healthz", "livez", "readyz")
 EXEMPT = ("/healthz", "/livez", "/readyz", "/metrics", "/version", "/chaos", "/static/")
 MAX_LATENCY_MS = 60_000
 
 
-@dataclass
 class Chaos:
-    # probe -> failures left (None: until switched back)
-    failing_probes: dict[str, int | None] = field(default_factory=dict)
-    latency_ms: int = 0
-    error_percent: float = 0.0
+    """The switches, kept in the process group's shared state: under -workers=N a
+    switch flipped through any worker holds in every worker, and a probe set to
+    fail for N checks fails N times in all, whichever workers answer."""
+
+    def __init__(self, group: GroupState | None = None) -> None:
+        self.group = GroupState.private() if group is None else group
+
+    @property
+    def latency_ms(self) -> int:
+        return self.group.switches().latency_ms
+
+    @property
+    def error_percent(self) -> float:
+        return self.group.switches().error_percent
+
+    @property
+    def failing_probes(self) -> dict[str, int | None]:
+        """probe -> failures left (None: until switched back)"""
+        return {
+            probe: (None if left == PROBE_UNTIL_SWITCHED_BACK else left)
+            for probe, left in zip(PROBES, self.group.switches().probes, strict=True)
+            if left != PROBE_OFF
+        }
+
+    def _change(
+        self,
+        *,
+        latency_ms: int | None = None,
+        error_percent: float | None = None,
+        probe: tuple[str, int] | None = None,
+    ) -> None:
+        with self.group.locked():
+            current = self.group.switches()
+            probes = list(current.probes)
+            if probe is not None:
+                probes[PROBES.index(probe[0])] = probe[1]
+            self.group.set_switches(
+                Switches(
+                    current.latency_ms if latency_ms is None else latency_ms,
+                    current.error_percent if error_percent is None else error_percent,
+                    (probes[0], probes[1], probes[2]),
+                )
+            )
+
+    def fail_probe(self, probe: str, count: int | None) -> None:
+        self._change(probe=(probe, PROBE_UNTIL_SWITCHED_BACK if count is None else count))
+
+    def heal_probe(self, probe: str) -> None:
+        self._change(probe=(probe, PROBE_OFF))
+
+    def set_latency(self, ms: int) -> None:
+        self._change(latency_ms=ms)
+
+    def set_errors(self, percent: float) -> None:
+        self._change(error_percent=percent)
+
+    def reset(self) -> None:
+        with self.group.locked():
+            self.group.set_switches(Switches(0, 0.0, (PROBE_OFF, PROBE_OFF, PROBE_OFF)))
 
     def probe_fails(self, probe: str) -> bool:
         """Whether this check of `probe` must fail; counts one failure down."""
-        if probe not in self.failing_probes:
-            return False
-        left = self.failing_probes[probe]
-        if left is not None:
-            if left <= 1:
-                del self.failing_probes[probe]
-            else:
-                self.failing_probes[probe] = left - 1
-        return True
+        index = PROBES.index(probe)
+        if self.group.switches().probes[index] == PROBE_OFF:
+            return False  # the common case, without taking the lock
+        with self.group.locked():
+            current = self.group.switches()
+            left = current.probes[index]
+            if left == PROBE_OFF:
+                return False
+            if left != PROBE_UNTIL_SWITCHED_BACK:
+                probes = list(current.probes)
+                probes[index] = left - 1
+                self.group.set_switches(current._replace(probes=(probes[0], probes[1], probes[2])))
+            return True
 
     def state(self) -> dict[str, Any]:
+        switches = self.group.switches()
         return {
             "failing_probes": {
                 probe: ("until switched back" if left is None else left)
                 for probe, left in self.failing_probes.items()
             },
-            "latency_ms": self.latency_ms,
-            "error_percent": self.error_percent,
+            "latency_ms": switches.latency_ms,
+            "error_percent": switches.error_percent,
         }
 
     @property
     def active(self) -> bool:
-        return bool(self.failing_probes or self.latency_ms or self.error_percent)
+        switches = self.group.switches()
+        return bool(switches.latency_ms or switches.error_percent or any(switches.probes))
 
     def describe(self) -> list[str]:
         """One line per switch that is on, for the card."""
@@ -70,10 +130,11 @@ class Chaos:
         for probe, left in self.failing_probes.items():
             how_long = "until switched back" if left is None else f"for {left} more checks"
             lines.append(f"/{probe} fails on purpose {how_long}")
-        if self.latency_ms:
-            lines.append(f"every request waits {self.latency_ms} ms on purpose")
-        if self.error_percent:
-            lines.append(f"{self.error_percent:g}% of requests fail on purpose")
+        switches = self.group.switches()
+        if switches.latency_ms:
+            lines.append(f"every request waits {switches.latency_ms} ms on purpose")
+        if switches.error_percent:
+            lines.append(f"{switches.error_percent:g}% of requests fail on purpose")
         return lines
 
 
@@ -86,13 +147,18 @@ class ChaosMiddleware:
         self.exempt = EXEMPT + tuple(prefix + path for path in EXEMPT) if prefix else EXEMPT
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        chaos = self.chaos
-        if scope["type"] == "http" and chaos.active and not scope["path"].startswith(self.exempt):
-            if chaos.latency_ms:
-                await asyncio.sleep(chaos.latency_ms / 1000)
-            if chaos.error_percent and random.uniform(0, 100) < chaos.error_percent:
+        switches = self.chaos.group.switches()
+        if (
+            scope["type"] == "http"
+            and (switches.latency_ms or switches.error_percent)
+            and not scope["path"].startswith(self.exempt)
+        ):
+            if switches.latency_ms:
+                await asyncio.sleep(switches.latency_ms / 1000)
+            percent = switches.error_percent
+            if percent and random.uniform(0, 100) < percent:
                 response = Response(
-                    f"Error: failure injected by chaos ({chaos.error_percent:g}% of requests)\n",
+                    f"Error: failure injected by chaos ({percent:g}% of requests)\n",
                     status_code=503,
                     media_type="text/plain",
                 )
@@ -134,8 +200,7 @@ async def get_state(request: Request) -> Response:
 @router.delete("", summary="Every switch back to normal")
 async def reset(request: Request) -> Response:
     chaos = _chaos(request)
-    chaos.failing_probes.clear()
-    chaos.latency_ms, chaos.error_percent = 0, 0.0
+    chaos.reset()
     return json_response(chaos.state())
 
 
@@ -150,7 +215,7 @@ async def fail_probe(request: Request, probe: str) -> Response:
     if count is not None and not count.is_integer():
         return _bad("count must be a whole number")
     chaos = _chaos(request)
-    chaos.failing_probes[probe] = int(count) if count is not None else None
+    chaos.fail_probe(probe, int(count) if count is not None else None)
     return json_response(chaos.state())
 
 
@@ -159,7 +224,7 @@ async def heal_probe(request: Request, probe: str) -> Response:
     if probe not in PROBES:
         return _bad(f"probe must be one of {', '.join(PROBES)}")
     chaos = _chaos(request)
-    chaos.failing_probes.pop(probe, None)
+    chaos.heal_probe(probe)
     return json_response(chaos.state())
 
 
@@ -172,7 +237,7 @@ async def set_latency(request: Request) -> Response:
     if ms is None:
         return _bad("give ?ms=")
     chaos = _chaos(request)
-    chaos.latency_ms = int(ms)
+    chaos.set_latency(int(ms))
     return json_response(chaos.state())
 
 
@@ -185,5 +250,5 @@ async def set_errors(request: Request) -> Response:
     if percent is None:
         return _bad("give ?percent=")
     chaos = _chaos(request)
-    chaos.error_percent = percent
+    chaos.set_errors(percent)
     return json_response(chaos.state())

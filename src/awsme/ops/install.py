@@ -1,12 +1,15 @@
 """What every role serves besides its own routes: probes, metrics, request ids
-and the access log, graceful shutdown, and (with -chaos) the chaos switches."""
+and the access log, security headers, graceful shutdown, and (with -chaos) the
+chaos switches."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from awsme.ops import chaos, metrics, probes
+from awsme.ops.group_state import GroupState
 from awsme.ops.observe import RequestObserver
+from awsme.ops.security_headers import DATA_HEADERS, PAGE_HEADERS, SecurityHeadersMiddleware
 from awsme.ops.shutdown import Shutdown
 from awsme.settings import Settings
 
@@ -19,17 +22,24 @@ def install_operations(
     checks: dict[str, probes.HealthCheck],
     shutdown: Shutdown,
     prefixes: tuple[str, ...] = ("",),
+    readiness: dict[str, probes.ReadinessCheck] | None = None,
 ) -> metrics.Metrics:
-    """Mount the operational routes at each prefix; returns the app's metrics."""
-    app.state.probes = probes.Probes(checks=checks, shutdown=shutdown)
+    """Mount the operational routes at each prefix; returns the app's metrics.
+
+    `checks` are the role's dependencies, for /healthz; `readiness` says whether
+    this process can serve, for /readyz, and must never ask a dependency."""
+    app.state.probes = probes.Probes(checks=checks, shutdown=shutdown, readiness=readiness or {})
     app.state.metrics = metrics.Metrics(role=role)
     if settings.chaos:
-        app.state.chaos = chaos.Chaos()
+        app.state.chaos = chaos.Chaos(GroupState.attach())
         app.add_middleware(chaos.ChaosMiddleware, chaos=app.state.chaos, prefix=prefixes[-1])
-    # Added last, so outermost: it times and counts what chaos adds too.
+    # Added after chaos, so outside it: it times and counts what chaos adds too.
     app.add_middleware(
         RequestObserver, metrics=app.state.metrics, access_log_enabled=settings.access_log
     )
+    # Outermost of ours: the observer's own 500s get the headers too.
+    headers = PAGE_HEADERS if role == "frontend" else DATA_HEADERS
+    app.add_middleware(SecurityHeadersMiddleware, headers=headers)
     for prefix in dict.fromkeys(prefixes):
         app.include_router(probes.router, prefix=prefix)
         app.include_router(metrics.router, prefix=prefix)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -43,14 +44,45 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(document, default=str).decode()
 
 
+# Control characters (C0, DEL, C1) and Unicode's line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """`text` on one line: a value from a request can never start a line of its own."""
+    return _CONTROL.sub(_escape_one, text)
+
+
 class TextFormatter(logging.Formatter):
+    """One record per line, whatever the values in it: control characters are
+    escaped, and the lines of a traceback are indented, so that a line that
+    starts at the margin always starts a record."""
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().formatMessage(record))
+
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
+        first, newline, rest = line.partition("\n")
         request_id = getattr(record, "request_id", None)
-        return f"{line} request_id={request_id}" if request_id else line
+        if request_id:
+            first = f"{first} request_id={escape_controls(str(request_id))}"
+        if not newline:
+            return first
+        details = "\n".join("    " + escape_controls(part) for part in rest.split("\n"))
+        return f"{first}\n{details}"
 
 
 def configure_logging(level: str, log_format: str) -> None:

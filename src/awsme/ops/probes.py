@@ -1,8 +1,18 @@
 """`/healthz`, `/livez`, `/readyz` and `/version`, shared by every role.
 
-Liveness never depends on anything outside the process, so that a database
-outage does not make Kubernetes restart every pod; readiness turns off first
-when shutdown begins (podinfo's order).
+Three questions, three answers. `/livez`: is the process alive? `/readyz`: can
+this process serve? (started, its first metadata fetch finished, with values or
+with its error, and not shutting down). `/healthz`: can the role do its job?
+(the backend's database answers; the frontend's backend answers).
+
+Readiness never asks a shared dependency: if it followed the database, a
+database outage would take every backend out of its Service at once, and then
+every frontend out of the load balancer, although each could still answer
+(the backend with its metadata, the frontend with a card that says what is
+wrong). That is the cascading-readiness mistake; /healthz is where a dependency
+shows. Liveness depends on nothing outside the process, so that an outage does
+not make Kubernetes restart every pod; readiness turns off first when shutdown
+begins (podinfo's order).
 """
 
 from __future__ import annotations
@@ -14,11 +24,14 @@ from dataclasses import dataclass, field
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
+from awsme.metadata.cache import MetadataCache
 from awsme.ops.shutdown import Shutdown
 from awsme.version import VERSION
 
 # A check returns None when its dependency is fine, else what is wrong.
 HealthCheck = Callable[[], Awaitable[str | None]]
+# Readiness looks only inside the process: it answers at once, waiting on nothing.
+ReadinessCheck = Callable[[], str | None]
 
 CHECK_TIMEOUT = 2.0
 
@@ -27,11 +40,17 @@ CHECK_TIMEOUT = 2.0
 class Probes:
     checks: dict[str, HealthCheck] = field(default_factory=dict)
     shutdown: Shutdown = field(default_factory=Shutdown)
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
 
     async def failures(self) -> list[str]:
         names = list(self.checks)
         results = await asyncio.gather(*(self._run(self.checks[name]) for name in names))
         return [f"{name}: {reason}" for name, reason in zip(names, results, strict=True) if reason]
+
+    def not_ready(self) -> list[str]:
+        if self.shutdown.begun:
+            return ["shutting down"]
+        return [f"{name}: {why}" for name, check in self.readiness.items() if (why := check())]
 
     @staticmethod
     async def _run(check: HealthCheck) -> str | None:
@@ -39,6 +58,19 @@ class Probes:
             return await asyncio.wait_for(check(), CHECK_TIMEOUT)
         except TimeoutError:
             return f"no answer within {CHECK_TIMEOUT:g}s"
+
+
+def first_metadata_fetch(cache: MetadataCache) -> ReadinessCheck:
+    """Ready once the first fetch has finished, with values or with its error: the
+    first answers then say where the process runs, or why it cannot tell."""
+
+    def check() -> str | None:
+        snapshot = cache.snapshot()
+        if snapshot.metadata is None and snapshot.error is None:
+            return f"the first fetch from {snapshot.source} has not finished"
+        return None
+
+    return check
 
 
 router = APIRouter(tags=["operations"])
@@ -74,15 +106,17 @@ async def livez(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok\n")
 
 
-@router.get("/readyz", summary="like /healthz, and 503 as soon as shutdown has begun")
+@router.get(
+    "/readyz",
+    summary="200 while this process can serve, whatever its dependencies do; "
+    "503 as soon as shutdown has begun",
+)
 @router.head("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> PlainTextResponse:
     if failing := _chaos_says_fail(request, "readyz"):
         return failing
     probes: Probes = request.app.state.probes
-    if probes.shutdown.begun:
-        return PlainTextResponse("shutting down\n", status_code=503)
-    return _answer(await probes.failures())
+    return _answer(probes.not_ready())
 
 
 @router.get("/version", summary="the version, as text")

@@ -1,8 +1,11 @@
-"""Headers that make the frontend's pages safe to show: nothing but this origin's
-own scripts, styles and images may run or load (the card must work air-gapped,
-and a note can never become markup that runs)."""
+"""Headers that make every answer safe to show, on both roles and on every status,
+errors included. The frontend's pages may run nothing but this origin's own
+scripts, styles and images (the card must work air-gapped, and a note can never
+become markup that runs); the backend's answers are data, which may run nothing."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -12,17 +15,21 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+_COMMON = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+# The frontend's pages.
+PAGE_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, **_COMMON}
+# JSON and plain text: the backend's answers, and the server's own refusals.
+DATA_HEADERS = {"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'", **_COMMON}
 
 
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, headers: Mapping[str, str] = PAGE_HEADERS) -> None:
         self.app = app
+        self.headers = dict(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -32,7 +39,7 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
+                for name, value in self.headers.items():
                     headers.setdefault(name, value)
             await send(message)
 

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from awsme.ops.group_state import GroupState
+
 log = logging.getLogger(__name__)
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -25,10 +27,24 @@ EXIT_FORCED = 1
 
 class Shutdown:
     """Whether shutdown has begun; /readyz reads it. One per process, shared by
-    the apps it serves (standalone mode serves two)."""
+    the apps it serves (standalone mode serves two).
 
-    def __init__(self) -> None:
-        self.begun = False
+    Under -workers=N it has also begun when the group's parent says so: it marks
+    the group in its own signal handler, before it relays the signal to the
+    workers (uvicorn relays on a 0.5 s loop). A worker's own signal stays its own:
+    the parent replaces a worker that stops, and the others keep serving."""
+
+    def __init__(self, group: GroupState | None = None) -> None:
+        self.group = GroupState.attach() if group is None else group
+        self.signalled = False  # this process has had its signal (a second one exits)
+
+    @property
+    def begun(self) -> bool:
+        return self.signalled or self.group.draining
+
+    @begun.setter
+    def begun(self, value: bool) -> None:
+        self.signalled = value
 
 
 def install_graceful_shutdown(shutdown: Shutdown, delay: float) -> None:
@@ -54,7 +70,7 @@ def _handler(
     server_handler: Callable[[int, FrameType | None], Any],
 ) -> Callable[[int, FrameType | None], None]:
     def on_signal(sig: int, frame: FrameType | None) -> None:
-        if shutdown.begun:
+        if shutdown.signalled:
             log.warning("second %s: exiting at once", signal.Signals(sig).name)
             os._exit(EXIT_FORCED)
         shutdown.begun = True

@@ -1,0 +1,116 @@
+"""-workers=N: one process group, one state. Readiness turns off in every worker at
+the first SIGTERM, and the chaos switches hold whichever worker is asked."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.processes import APP, free_port, wait_until_ready
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [APP, "-mode=backend", "-workers=2", "-chaos", "-shutdown-delay=5", f"-port={port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own group: the teardown ends the workers too
+        env={
+            **os.environ,
+            "AWSME_HOST": "127.0.0.1",
+            "AWSME_METADATA": "simulated",
+            "AWSME_DB_URL": f"sqlite:///{tmp_path}/notes.db",
+        },
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_ready(url + "/healthz", process)
+    both_serving(url)
+    yield process, url
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+
+
+def fresh_get(url: str, timeout: float = 10) -> httpx.Response:
+    """On a new connection, so that the kernel hands it to either worker."""
+    with httpx.Client(timeout=timeout) as client:
+        return client.get(url)
+
+
+def served_by(url: str) -> int:
+    pid: int = fresh_get(url + "/api/v1/instance").json()["served_by"]["pid"]
+    return pid
+
+
+def both_serving(url: str) -> None:
+    pids: set[int] = set()
+    deadline = time.monotonic() + 20
+    while len(pids) < 2 and time.monotonic() < deadline:
+        pids.add(served_by(url))
+    assert len(pids) == 2, "both workers answer"
+
+
+def test_readiness_turns_off_in_every_worker_at_the_first_sigterm(
+    workers: tuple[subprocess.Popen[str], str],
+) -> None:
+    process, url = workers
+    process.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    # uvicorn's parent relays the signal to its workers within 0.5 s; these asks
+    # all come before that, on 30 fresh connections spread over both workers.
+    answers = [fresh_get(url + "/readyz").status_code for _ in range(30)]
+    asked_within = time.monotonic() - signalled
+    assert answers == [503] * 30, (answers, asked_within)
+    both_serving(url)  # both workers were still serving (-shutdown-delay), not ready
+    assert fresh_get(url + "/readyz").text == "shutting down\n"
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+
+
+def test_chaos_switches_hold_in_every_worker(
+    workers: tuple[subprocess.Popen[str], str],
+) -> None:
+    _, url = workers
+    assert httpx.post(url + "/chaos/latency?ms=300").status_code == 200
+    assert httpx.post(url + "/chaos/probes/readyz?count=4").status_code == 200
+    states = {fresh_get(url + "/chaos").text for _ in range(10)}
+    assert len(states) == 1  # the same from every worker
+    pids: set[int] = set()
+    for _ in range(40):  # until both workers have answered
+        started = time.monotonic()
+        pids.add(served_by(url))
+        assert time.monotonic() - started >= 0.3  # slowed, whichever worker answered
+        if len(pids) == 2:
+            break
+    assert len(pids) == 2
+    # Four failures in all, counted down across the workers.
+    answers = [fresh_get(url + "/readyz").status_code for _ in range(10)]
+    assert answers == [503] * 4 + [200] * 6
+    httpx.delete(url + "/chaos")
+    assert {fresh_get(url + "/chaos").json()["latency_ms"] for _ in range(6)} == {0}
+
+
+def test_a_worker_stopped_alone_leaves_the_group_ready(
+    workers: tuple[subprocess.Popen[str], str],
+) -> None:
+    _, url = workers
+    os.kill(served_by(url), signal.SIGTERM)  # one worker, not the group's parent
+    deadline = time.monotonic() + 30
+    answers: list[int] = []
+    # The other worker stays ready; the parent replaces the stopped one, which is
+    # ready too: the stop was not the group's.
+    while answers[-10:] != [200] * 10 and time.monotonic() < deadline:
+        answers.append(fresh_get(url + "/readyz").status_code)
+        time.sleep(0.05)
+    assert answers[-10:] == [200] * 10, answers
+    both_serving(url)
