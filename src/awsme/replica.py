@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import psutil
@@ -18,6 +19,12 @@ class Replica:
     pid: int
     version: str
     container_ip: str  # this network namespace's address, 127.0.0.1 when it has none
+
+
+def replica_name(environ: Mapping[str, str]) -> str:
+    """What X-Served-By says and the card shows: the pod's name (the downward API's
+    POD_NAME), else the hostname (a container's id under Docker)."""
+    return environ.get("POD_NAME", "").strip() or socket.gethostname()
 
 
 def current_replica() -> Replica:

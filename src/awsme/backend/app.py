@@ -18,7 +18,7 @@ from awsme.ops.install import install_operations
 from awsme.ops.metrics import Metrics
 from awsme.ops.probes import first_metadata_fetch
 from awsme.ops.shutdown import Shutdown, install_graceful_shutdown
-from awsme.replica import Replica, current_replica
+from awsme.replica import Replica, current_replica, replica_name
 from awsme.settings import Settings
 from awsme.version import VERSION
 
@@ -84,6 +84,7 @@ def create_backend_app(
         checks={"database": state.notes.health},
         shutdown=shutdown or Shutdown(),
         readiness={"metadata": first_metadata_fetch(state.cache)},
+        served_by=replica_name(environ),
     )
     state.cache.observe = observed.observe_metadata_fetch
     state.notes.store.on_error = observed.db_errors.inc

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from awsme.frontend.backend_client import BackendClient
 from awsme.frontend.card import NoteView
 from awsme.ops.install import install_operations
 from awsme.ops.shutdown import Shutdown, install_graceful_shutdown
+from awsme.replica import replica_name
 from awsme.settings import Settings
 from awsme.version import VERSION
 
@@ -47,7 +47,7 @@ def create_frontend_app(
         connect_timeout=settings.backend_connect_timeout,
         read_timeout=settings.backend_timeout,
     )
-    name = environ.get("POD_NAME", "").strip() or socket.gethostname()
+    name = replica_name(environ)
     state = FrontendState(settings, client, name)
 
     @asynccontextmanager
@@ -79,6 +79,7 @@ def create_frontend_app(
         checks={"backend": client.health},
         shutdown=shutdown or Shutdown(),
         prefixes=("", prefix),
+        served_by=name,
     )
     client.observe = observed.observe_backend_call
     app.include_router(pages.router, prefix=prefix)

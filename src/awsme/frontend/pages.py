@@ -5,6 +5,7 @@ exactly one backend call; the templates are the only drawing of the card."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from awsme.frontend.backend_client import BackendUnavailable, forwarded_headers
 from awsme.frontend.card import Card, NotesView, ago, card_from_backend, remember_notes
 from awsme.frontend.theme import theme_css
 from awsme.jsonresponse import json_response
+from awsme.ops.observe import BACKEND_SERVED_BY
 from awsme.version import VERSION
 
 router = APIRouter()
@@ -23,6 +25,7 @@ templates.env.auto_reload = False  # packaged templates never change: no stat() 
 templates.env.globals["ago"] = ago
 
 NO_STORE = {"Cache-Control": "no-store"}
+HEADER_SAFE = re.compile(r"[\x21-\x7e]{1,253}")  # visible ASCII: a pod or host name
 
 
 async def load_card(request: Request) -> tuple[Card, int]:
@@ -50,6 +53,14 @@ async def load_card(request: Request) -> tuple[Card, int]:
     return card, status
 
 
+def answer_headers(card: Card) -> dict[str, str]:
+    """No caching; and which backend replica made this card, beside the frontend's own
+    X-Served-By (both tiers of the balancing, for `app -mode=load` and `curl -I`)."""
+    if card.replica is None or not HEADER_SAFE.fullmatch(card.replica.key):
+        return NO_STORE  # the name comes from the backend's JSON: never a broken header
+    return {**NO_STORE, BACKEND_SERVED_BY: card.replica.key}
+
+
 def page_context(request: Request) -> dict[str, object]:
     state = request.app.state.frontend
     settings = state.settings
@@ -71,7 +82,7 @@ async def card_page(request: Request) -> Response:
         "index.html",
         {**page_context(request), "card": card, "status": status},
         status_code=status,
-        headers=NO_STORE,
+        headers=answer_headers(card),
     )
 
 
@@ -83,14 +94,14 @@ async def card_fragment(request: Request) -> Response:
         "fragment.html",
         {**page_context(request), "card": card, "status": status},
         status_code=status,
-        headers=NO_STORE,
+        headers=answer_headers(card),
     )
 
 
 @router.get("/api/card")
 async def card_json(request: Request) -> Response:
     card, status = await load_card(request)
-    return json_response({**card.as_json(), "status": status}, status, headers=NO_STORE)
+    return json_response({**card.as_json(), "status": status}, status, headers=answer_headers(card))
 
 
 @router.get("/theme.css")

@@ -23,11 +23,13 @@ def install_operations(
     shutdown: Shutdown,
     prefixes: tuple[str, ...] = ("",),
     readiness: dict[str, probes.ReadinessCheck] | None = None,
+    served_by: str,
 ) -> metrics.Metrics:
     """Mount the operational routes at each prefix; returns the app's metrics.
 
     `checks` are the role's dependencies, for /healthz; `readiness` says whether
-    this process can serve, for /readyz, and must never ask a dependency."""
+    this process can serve, for /readyz, and must never ask a dependency.
+    `served_by` names this replica in every answer's X-Served-By."""
     app.state.probes = probes.Probes(checks=checks, shutdown=shutdown, readiness=readiness or {})
     app.state.metrics = metrics.Metrics(role=role)
     if settings.chaos:
@@ -35,7 +37,10 @@ def install_operations(
         app.add_middleware(chaos.ChaosMiddleware, chaos=app.state.chaos, prefix=prefixes[-1])
     # Added after chaos, so outside it: it times and counts what chaos adds too.
     app.add_middleware(
-        RequestObserver, metrics=app.state.metrics, access_log_enabled=settings.access_log
+        RequestObserver,
+        metrics=app.state.metrics,
+        access_log_enabled=settings.access_log,
+        served_by=served_by,
     )
     # Outermost of ours: the observer's own 500s get the headers too.
     headers = PAGE_HEADERS if role == "frontend" else DATA_HEADERS

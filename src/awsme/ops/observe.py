@@ -29,6 +29,8 @@ access_log = logging.getLogger("awsme.access")
 log = logging.getLogger("awsme.errors")
 
 REQUEST_ID_HEADER = b"x-request-id"
+SERVED_BY = "X-Served-By"
+BACKEND_SERVED_BY = "X-Backend-Served-By"  # the frontend's: which backend made the answer
 # What a request id may be: enough for UUIDs, trace ids and ULIDs, and nothing
 # that could split a log line or pose as another field in it.
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -66,9 +68,12 @@ def connection_outcome(scope: Scope) -> tuple[int, str] | None:
 
 
 class RequestObserver:
-    def __init__(self, app: ASGIApp, metrics: Metrics, access_log_enabled: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, served_by: str, access_log_enabled: bool = True
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.served_by = served_by
         self.access_log_enabled = access_log_enabled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -88,7 +93,11 @@ class RequestObserver:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                MutableHeaders(scope=message)["X-Request-ID"] = rid
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = rid
+                # Which replica answered, on every answer: what a load generator or
+                # `curl -I` behind a balancer counts.
+                headers[SERVED_BY] = self.served_by
             await send(message)
 
         try:
