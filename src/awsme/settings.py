@@ -41,8 +41,11 @@ def parse_bool(text: str) -> bool:
 
 def parse_int(low: int, high: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
+        digits = text.strip()
+        if len(digits.lstrip("+-0")) > 18:  # before int(), which refuses 4,300 digits
+            raise SettingError(f"out of range ({low} to {high})")
         try:
-            value = int(text.strip())
+            value = int(digits)
         except ValueError:
             raise SettingError("not a whole number") from None
         if not low <= value <= high:
@@ -243,9 +246,11 @@ class Settings:
         metavar="N",
     )
     notes_cache: float = setting(
-        0.5,
-        "backend: seconds GET / may reuse the notes it read (0: read every time); a note "
-        "written through another replica shows within this time",
+        0.0,
+        "backend: seconds each process may reuse the notes GET / read (0: read them on "
+        "every request, so a note added through any replica shows at once). For load "
+        "tests: a note added through another replica or process can be missing for up "
+        "to this long",
         parse_float(0, 1),
         metavar="SECONDS",
     )
