@@ -39,6 +39,7 @@ def build_notes_service(settings: Settings) -> NotesService:
         run_migrations=settings.run_migrations or embedded,
         timeout=settings.db_timeout,
         cache_seconds=settings.notes_cache,
+        from_url=bool(settings.db_url),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import orjson
@@ -12,21 +13,25 @@ from awsme.backend.instance import instance_document
 from awsme.backend.schemas import LegacyInfo
 from awsme.metadata.cache import Snapshot
 from awsme.notes.store import Note, NotesUnavailable
-from awsme.notes.validation import NoteRejected, parse_note, read_body
+from awsme.notes.validation import NoteRejected, idempotency_key, parse_note, read_body
 from awsme.replica import Replica
 
 router = APIRouter(tags=["legacy"])
 
-# Headers that carry credentials: shown as present, never with their value.
-REDACTED_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "x-aws-ec2-metadata-token",
-        "x-amz-security-token",
-    }
+# A header whose name contains any of these words may carry a credential: it is
+# shown as present, never with its value (X-Api-Key, X-Amzn-Oidc-Accesstoken,
+# Proxy-Authorization, X-Aws-Ec2-Metadata-Token...). A rule, not a list of names:
+# a header nobody thought of is redacted too.
+SECRET_WORDS = re.compile(
+    "authorization|cookie|token|secret|key|password|passwd|session|credential|signature|auth",
+    re.IGNORECASE,
 )
+
+
+def is_secret_header(name: str) -> bool:
+    return SECRET_WORDS.search(name) is not None
+
+
 REDACTED = "[redacted]"
 
 
@@ -51,7 +56,7 @@ def dump_request(request: Request) -> str:
         if name == "host":
             host = value
             continue
-        headers.setdefault(name, []).append(REDACTED if name in REDACTED_HEADERS else value)
+        headers.setdefault(name, []).append(REDACTED if is_secret_header(name) else value)
     lines.append(f"Host: {host}")
     for name in sorted(headers, key=_canonical):
         lines.extend(f"{_canonical(name)}: {value}" for value in headers[name])
@@ -83,6 +88,7 @@ def legacy_info(
     }
 
 
+@router.head("/", include_in_schema=False)  # curl -I and HEAD monitors, as with the Go app
 @router.get(
     "/",
     response_class=Response,
@@ -146,11 +152,24 @@ async def add_note(request: Request) -> Response:
     state = request.app.state.backend
     settings = state.settings
     try:
+        key = idempotency_key(request)
         body = await read_body(request, settings.max_body_bytes)
-        text = parse_note(body, key="Note", max_length=settings.note_max_length)
-        await state.notes.usable_store().add(text)
+        text = parse_note(body, key="Note", max_length=settings.note_max_length, fold_case=True)
+        note, stored = await state.notes.usable_store().add_once(text, key)
     except NoteRejected as rejected:
         return _text(rejected.status, f"Error: {rejected.reason}\n")
     except NotesUnavailable as unavailable:
         return _text(503, f"Error: notes unavailable: {unavailable}\n")
-    return _text(200, "Ok\n")
+    if stored:
+        return _text(200, "Ok\n")
+    if note.text != text:
+        return _text(409, f"Error: {KEY_REUSED}\n")
+    return _replayed(_text(200, "Ok\n"))
+
+
+KEY_REUSED = "this Idempotency-Key was already used for another note; nothing stored"
+
+
+def _replayed(response: Response) -> Response:
+    response.headers["Idempotent-Replayed"] = "true"
+    return response

@@ -7,11 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from awsme.backend.legacy import KEY_REUSED
 from awsme.jsonresponse import json_response
 from awsme.notes.store import NotesUnavailable
 from awsme.notes.validation import (
     MAX_NOTE_ID,
     NoteRejected,
+    idempotency_key,
     parse_note,
     parse_positive_int,
     read_body,
@@ -100,14 +102,20 @@ async def create_note(request: Request) -> Response:
     state = request.app.state.backend
     settings = state.settings
     try:
+        key = idempotency_key(request)
         body = await read_body(request, settings.max_body_bytes)
         text = parse_note(body, key="text", max_length=settings.note_max_length)
-        note = await state.notes.usable_store().add(text)
+        note, stored = await state.notes.usable_store().add_once(text, key)
     except NoteRejected as rejected:
         return _error(rejected.status, rejected.reason)
     except NotesUnavailable as error:
         return _error(503, str(error))
-    return json_response(note.as_json(), 201, headers={"Location": f"/api/v1/notes/{note.id}"})
+    if not stored and note.text != text:
+        return _error(409, KEY_REUSED)
+    headers = {"Location": f"/api/v1/notes/{note.id}"}
+    if not stored:
+        headers["Idempotent-Replayed"] = "true"  # the first answer, again
+    return json_response(note.as_json(), 201, headers=headers)
 
 
 @router.delete(

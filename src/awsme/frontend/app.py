@@ -71,6 +71,8 @@ def create_frontend_app(settings: Settings, shutdown: Shutdown | None = None) ->
     )
     client.observe = observed.observe_backend_call
     app.include_router(pages.router, prefix=prefix)
+    # curl -I and HEAD monitors, as with the Go app (uvicorn sends no body for HEAD).
+    app.add_api_route(prefix + "/", pages.card_page, methods=["HEAD"], include_in_schema=False)
     app.include_router(notes.router, prefix=prefix)
     app.mount(prefix + "/static", StaticFiles(directory=STATIC), name="static")
     if prefix:

@@ -27,9 +27,12 @@ HEALTH_CACHE_SECONDS = 1.0
 class BackendUnavailable(Exception):
     """The backend could not be reached or did not answer in time; says which and how."""
 
-    def __init__(self, message: str, status: int = 503) -> None:
+    def __init__(self, message: str, status: int = 503, *, may_have_arrived: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        # True when the request may have reached the backend (no answer in time,
+        # the connection dropped mid-call): a write may have happened.
+        self.may_have_arrived = may_have_arrived
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +141,12 @@ class BackendClient:
         if isinstance(error, aiohttp.ConnectionTimeoutError):
             return BackendUnavailable(f"{where} did not accept a connection in time")
         if isinstance(error, TimeoutError):  # aiohttp's timeouts are TimeoutErrors too
-            return BackendUnavailable(f"{where} did not answer within {self.read_timeout:g}s")
+            return BackendUnavailable(
+                f"{where} did not answer within {self.read_timeout:g}s", may_have_arrived=True
+            )
         if isinstance(error, aiohttp.ClientConnectorError):
             return BackendUnavailable(f"{where} refused the connection ({error.strerror})")
-        return BackendUnavailable(f"the call to {where} failed: {error}")
+        return BackendUnavailable(f"the call to {where} failed: {error}", may_have_arrived=True)
 
     async def info(self, headers: dict[str, str]) -> dict[str, Any]:
         """The backend's `GET /` JSON (a Go or an awsme backend)."""
