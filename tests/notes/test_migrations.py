@@ -14,7 +14,7 @@ from alembic import command
 
 from awsme.notes.database import create_database_if_missing, create_engine, database_url
 from awsme.notes.migrate import alembic_config, head_revision
-from awsme.notes.store import NoteStore
+from awsme.notes.store import REPLAYED, STORED, NoteStore
 from awsme.settings import Settings
 from tests.databases import ThrowawayDatabase, mariadb_admin
 from tests.processes import APP
@@ -227,9 +227,9 @@ def test_the_idempotency_key_adopts_tables_of_earlier_revisions(
             assert [n.text for n in await store.recent(10)] == rows
             first, stored = await store.add_once("with a key", "k-1")
             again, stored_again = await store.add_once("with a key", "k-1")
-            assert (stored, stored_again, again.id) == (True, False, first.id)
+            assert (stored, stored_again, again.id) == (STORED, REPLAYED, first.id)
             _, other_case = await store.add_once("with a key", "K-1")  # keys are exact
-            assert other_case is True
+            assert other_case == STORED
         finally:
             await engine.dispose()
 

@@ -300,10 +300,11 @@ def test_a_repeated_idempotency_key_answers_the_first_result(backend: str) -> No
     # The Go frontend sends no key: each add stores a note, as it always did.
     for _ in range(2):
         assert httpx.post(backend + "/add-note", json={"Note": "no key"}).status_code == 200
-    # A deleted note's key still answers its first result, and stores nothing.
+    # Once its note is deleted, the key stores nothing again: a late retry never
+    # brings a deleted note back, and says why.
     assert httpx.delete(backend + first.headers["location"]).status_code == 204
     after = httpx.post(backend + "/api/v1/notes", json={"text": "once"}, headers=key)
-    assert after.status_code == 201 and after.json()["id"] == first.json()["id"]
+    assert after.status_code == 409 and "deleted since" in after.json()["error"]
     assert live_notes(backend) == ["no key", "no key", "legacy once", "legacy once"]
     for bad in ("", "a b", "x" * 129, "caf\u00e9"):
         refused = httpx.post(

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Request, Response
 from awsme.backend.instance import instance_document
 from awsme.backend.schemas import LegacyInfo
 from awsme.metadata.cache import Snapshot
-from awsme.notes.store import Note, NotesUnavailable
+from awsme.notes.store import DELETED, STORED, Note, NotesUnavailable
 from awsme.notes.validation import NoteRejected, idempotency_key, parse_note, read_body
+from awsme.openapi import IDEMPOTENCY_KEY_PARAMETER, note_body
 from awsme.replica import Replica
 
 router = APIRouter(tags=["legacy"])
@@ -94,7 +95,10 @@ def legacy_info(
     response_class=Response,
     responses={
         200: {"model": LegacyInfo, "description": "the Go app's keys, plus Instance"},
-        503: {"description": "a failure injected by -fail-percent"},
+        503: {
+            "description": "a failure injected by -fail-percent",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
     },
     summary="Where this replica runs, in the Go app's format",
 )
@@ -130,21 +134,29 @@ def _text(status: int, message: str) -> Response:
 ADD_NOTE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "`Ok`: the note is committed", "content": {"text/plain": {}}},
     400: {"description": "`Error: <reason>`; nothing stored", "content": {"text/plain": {}}},
+    409: {
+        "description": "the Idempotency-Key was used for another note; nothing stored",
+        "content": {"text/plain": {}},
+    },
     413: {"description": "body too large", "content": {"text/plain": {}}},
     503: {"description": "the database is unavailable", "content": {"text/plain": {}}},
 }
+# The key matches case-insensitively, as Go's decoder matched its struct field.
+ADD_NOTE_EXTRA = {**note_body("Note"), "parameters": [IDEMPOTENCY_KEY_PARAMETER]}
 
 
 @router.post(
     "/add-note",
     response_class=Response,
     responses=ADD_NOTE_RESPONSES,
+    openapi_extra=ADD_NOTE_EXTRA,
     summary='Add a note: {"Note": "text"}',
 )
 @router.get(
     "/add-note",
     response_class=Response,
     responses=ADD_NOTE_RESPONSES,
+    openapi_extra=ADD_NOTE_EXTRA,
     operation_id="add_note_with_a_get_body",
     summary="Add a note with a GET and a body, as the Go frontend sends it",
 )
@@ -155,19 +167,25 @@ async def add_note(request: Request) -> Response:
         key = idempotency_key(request)
         body = await read_body(request, settings.max_body_bytes)
         text = parse_note(body, key="Note", max_length=settings.note_max_length, fold_case=True)
-        note, stored = await state.notes.usable_store().add_once(text, key)
+        note, outcome = await state.notes.usable_store().add_once(text, key)
     except NoteRejected as rejected:
         return _text(rejected.status, f"Error: {rejected.reason}\n")
     except NotesUnavailable as unavailable:
         return _text(503, f"Error: notes unavailable: {unavailable}\n")
-    if stored:
+    if outcome == STORED:
         return _text(200, "Ok\n")
-    if note.text != text:
-        return _text(409, f"Error: {KEY_REUSED}\n")
+    if refusal := replay_refusal(note, outcome, text):
+        return _text(409, f"Error: {refusal}\n")
     return _replayed(_text(200, "Ok\n"))
 
 
-KEY_REUSED = "this Idempotency-Key was already used for another note; nothing stored"
+def replay_refusal(first: Note, outcome: str, text: str) -> str | None:
+    """Why a repeated Idempotency-Key cannot answer its first result, if it cannot."""
+    if first.text != text:
+        return "this Idempotency-Key was already used for another note; nothing stored"
+    if outcome == DELETED:
+        return "the note stored with this Idempotency-Key has been deleted since; nothing stored"
+    return None
 
 
 def _replayed(response: Response) -> Response:

@@ -13,6 +13,8 @@ from fastapi.staticfiles import StaticFiles
 
 from awsme.frontend import notes, pages
 from awsme.frontend.backend_client import BackendClient
+from awsme.methods import install_allow_header
+from awsme.openapi import install_openapi
 from awsme.ops.install import install_operations
 from awsme.ops.security_headers import SecurityHeadersMiddleware
 from awsme.ops.shutdown import Shutdown, install_graceful_shutdown
@@ -20,6 +22,25 @@ from awsme.settings import Settings
 from awsme.version import VERSION
 
 STATIC = Path(__file__).parent / "static"
+DOCUMENTED = frozenset(
+    {"/api/card", "/add-note", "/api/notes/{note_id}"}
+    | {"/healthz", "/livez", "/readyz", "/version", "/metrics"}
+)
+_CARD = {"type": "object", "required": ["ok", "status"]}
+CARD_RESPONSES = {
+    "200": {
+        "description": "the card's values, from one backend call",
+        "content": {"application/json": {"schema": _CARD}},
+    },
+    "502": {
+        "description": "the backend answered something that is not awsme's JSON",
+        "content": {"application/json": {"schema": _CARD}},
+    },
+    "503": {
+        "description": "the backend did not answer; `problem` says why",
+        "content": {"application/json": {"schema": _CARD}},
+    },
+}
 
 
 @dataclass
@@ -47,18 +68,18 @@ def create_frontend_app(settings: Settings, shutdown: Shutdown | None = None) ->
         finally:
             await client.aclose()
 
-    # The frontend documents no API; its pages are for people.
+    prefix = settings.path_prefix
+    # The document covers the JSON and text routes; the pages are for people.
     app = FastAPI(
         title="awsme frontend",
         version=VERSION,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,
+        openapi_url=prefix + "/openapi.json",
     )
     app.state.frontend = state
     app.add_middleware(SecurityHeadersMiddleware)
-    prefix = settings.path_prefix
     # Probes and metrics answer at the root, where kubelets and scrapers look, and
     # under the prefix too, for an ingress that forwards only that path.
     observed = install_operations(
@@ -75,6 +96,13 @@ def create_frontend_app(settings: Settings, shutdown: Shutdown | None = None) ->
     app.add_api_route(prefix + "/", pages.card_page, methods=["HEAD"], include_in_schema=False)
     app.include_router(notes.router, prefix=prefix)
     app.mount(prefix + "/static", StaticFiles(directory=STATIC), name="static")
+    install_allow_header(app)
+    install_openapi(
+        app,
+        note_max_length=settings.note_max_length,
+        include=lambda path: path.removeprefix(prefix) in DOCUMENTED or path in DOCUMENTED,
+        responses={prefix + "/api/card": {"get": CARD_RESPONSES}},
+    )
     if prefix:
 
         @app.get(prefix, include_in_schema=False)

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 import orjson
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse
 
 from awsme.frontend.backend_client import (
     BackendAnswer,
@@ -26,10 +27,13 @@ from awsme.notes.validation import (
     parse_positive_int,
     read_body,
 )
+from awsme.openapi import IDEMPOTENCY_KEY_PARAMETER, TEXT, note_body, note_text_ref
 
 router = APIRouter()
 
 FORM = "application/x-www-form-urlencoded"
+# Parsed by the route, not FastAPI: a bad id is a 400 with a reason, never a 422.
+NOTE_ID = Path(json_schema_extra={"type": "integer", "minimum": 1}, description="the note's id")
 
 
 def _is_form(request: Request) -> bool:
@@ -66,7 +70,61 @@ def _unconfirmed(error: BackendUnavailable) -> tuple[str, str]:
     return "Note not added", str(error)
 
 
-@router.post("/add-note")
+_TEXT_OR_PAGE: dict[str, Any] = {"text/plain": {}, "text/html": {}}
+ADD_NOTE_DOC: dict[str, Any] = {
+    "response_class": PlainTextResponse,  # the document's 200; each answer sets its own
+    "responses": {
+        200: {"description": "`Ok` (a JSON body): the backend stored it", "content": TEXT},
+        303: {"description": "a form: stored, back to the card"},
+        400: {"description": "bad input; nothing stored", "content": _TEXT_OR_PAGE},
+        409: {
+            "description": "the Idempotency-Key was used for another note",
+            "content": _TEXT_OR_PAGE,
+        },
+        413: {"description": "body too large", "content": _TEXT_OR_PAGE},
+        503: {
+            "description": "the backend is unavailable, or did not confirm the note in "
+            "time (retrying with the same Idempotency-Key is safe)",
+            "content": _TEXT_OR_PAGE,
+        },
+    },
+    "openapi_extra": {
+        "parameters": [IDEMPOTENCY_KEY_PARAMETER],
+        "requestBody": {
+            "required": True,
+            "content": {
+                **note_body("Note")["requestBody"]["content"],
+                FORM: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["note"],
+                        "properties": {
+                            "note": note_text_ref(),
+                            # A page without JavaScript sends it as a hidden field.
+                            "idempotency_key": {
+                                **IDEMPOTENCY_KEY_PARAMETER["schema"],
+                                "minLength": 0,
+                                "pattern": "^[!-~]*$",
+                                "description": "as the Idempotency-Key header; empty: none",
+                            },
+                        },
+                    }
+                },
+            },
+        },
+    },
+}
+DELETE_DOC: dict[str, Any] = {
+    "status_code": 204,
+    "responses": {
+        400: {"description": "not a note id", "content": {"application/json": {}}},
+        404: {"description": "no such note", "content": {"application/json": {}}},
+        503: {"description": "the backend is unavailable", "content": {"application/json": {}}},
+    },
+}
+
+
+@router.post("/add-note", **ADD_NOTE_DOC)
 async def add_note(request: Request) -> Response:
     state = request.app.state.frontend
     form = _is_form(request)
@@ -85,11 +143,12 @@ async def add_note(request: Request) -> Response:
         except UnicodeError:
             return _message_page(request, 400, "Note not added", "the form is not valid UTF-8")
         body = orjson.dumps({"Note": fields.get("note", [""])[0]})
-        if key is None and (field := fields.get("idempotency_key")):
+        if field := fields.get("idempotency_key"):
             try:
-                key = check_idempotency_key(field[0])
+                from_form = check_idempotency_key(field[0])  # checked even if unused
             except NoteRejected as rejected:
                 return _message_page(request, 400, "Note not added", rejected.reason)
+            key = key or from_form
     headers = forwarded_headers(request)
     headers[IDEMPOTENCY_KEY] = key = key or uuid.uuid4().hex
     try:
@@ -123,8 +182,8 @@ async def _delete(request: Request, note_id: str) -> BackendAnswer:
     return answer
 
 
-@router.delete("/api/notes/{note_id}")
-async def delete_note(request: Request, note_id: str) -> Response:
+@router.delete("/api/notes/{note_id}", **DELETE_DOC)
+async def delete_note(request: Request, note_id: Annotated[str, NOTE_ID]) -> Response:
     try:
         answer = await _delete(request, note_id)
     except NoteRejected as rejected:

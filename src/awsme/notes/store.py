@@ -31,6 +31,10 @@ class NotesUnavailable(Exception):
         self.kind = kind
 
 
+# What add_once did with an idempotency key.
+STORED, REPLAYED, DELETED = "stored", "replayed", "deleted"
+
+
 class _KeyTaken(Exception):
     """Another write stored the same idempotency key first."""
 
@@ -183,11 +187,13 @@ class NoteStore:
         note, _ = await self.add_once(text, None)
         return note
 
-    async def add_once(self, text: str, key: str | None) -> tuple[Note, bool]:
-        """Store a note, once per idempotency key: (the note, True) when stored now,
-        (the note the key first stored, False) for a repeat, concurrent or not."""
+    async def add_once(self, text: str, key: str | None) -> tuple[Note, str]:
+        """Store a note, once per idempotency key. Returns the note and STORED (now),
+        REPLAYED (a repeat, concurrent or not: the note the key first stored) or
+        DELETED (the key's note has been deleted since: nothing stored again, so
+        that a late retry never brings a deleted note back)."""
         if key is not None and (first := await self.by_key(key)) is not None:
-            return first, False
+            return first
         now = _utc_now()
         try:
             async with self._connection(write=True) as connection:
@@ -201,23 +207,24 @@ class NoteStore:
             # A concurrent repeat won the unique index between our look and our insert.
             if key is None or (first := await self.by_key(key)) is None:
                 raise NotesUnavailable("the database refused the note") from None
-            return first, False
+            return first
         if not new_id or new_id[0] is None:
             raise NotesUnavailable("the database did not return the new note's id")
         # The transaction has committed here: only now is the note acknowledged.
         self._changed()
-        return Note(id=int(new_id[0]), text=text, created_at=now), True
+        return Note(id=int(new_id[0]), text=text, created_at=now), STORED
 
-    async def by_key(self, key: str) -> Note | None:
-        """The note an idempotency key stored, deleted since or not."""
-        query = select(notes.c.id, notes.c.note, notes.c.created_at).where(
+    async def by_key(self, key: str) -> tuple[Note, str] | None:
+        """The note an idempotency key stored, and REPLAYED or DELETED."""
+        query = select(notes.c.id, notes.c.note, notes.c.created_at, notes.c.deleted_at).where(
             notes.c.idempotency_key == key
         )
         async with self._connection() as connection:
             row = (await connection.execute(query)).first()
         if row is None:
             return None
-        return Note(id=row.id, text=row.note or "", created_at=row.created_at)
+        note = Note(id=row.id, text=row.note or "", created_at=row.created_at)
+        return note, DELETED if row.deleted_at is not None else REPLAYED
 
     async def recent(self, limit: int) -> list[Note]:
         """The newest `limit` live notes, oldest first (the Go app's `Notes` order)."""
