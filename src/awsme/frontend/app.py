@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from awsme.frontend import notes, pages
 from awsme.frontend.backend_client import BackendClient
+from awsme.frontend.openapi_doc import CARD_RESPONSES, DOCUMENTED
 from awsme.methods import install_allow_header
 from awsme.openapi import install_openapi
 from awsme.ops.install import install_operations
@@ -22,25 +23,6 @@ from awsme.settings import Settings
 from awsme.version import VERSION
 
 STATIC = Path(__file__).parent / "static"
-DOCUMENTED = frozenset(
-    {"/api/card", "/add-note", "/api/notes/{note_id}"}
-    | {"/healthz", "/livez", "/readyz", "/version", "/metrics"}
-)
-_CARD = {"type": "object", "required": ["ok", "status"]}
-CARD_RESPONSES = {
-    "200": {
-        "description": "the card's values, from one backend call",
-        "content": {"application/json": {"schema": _CARD}},
-    },
-    "502": {
-        "description": "the backend answered something that is not awsme's JSON",
-        "content": {"application/json": {"schema": _CARD}},
-    },
-    "503": {
-        "description": "the backend did not answer; `problem` says why",
-        "content": {"application/json": {"schema": _CARD}},
-    },
-}
 
 
 @dataclass

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import parse_qs
 
 import orjson
-from fastapi import APIRouter, Path, Request, Response
-from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
 
 from awsme.frontend.backend_client import (
     BackendAnswer,
     BackendUnavailable,
     forwarded_headers,
 )
+from awsme.frontend.openapi_doc import ADD_NOTE_DOC, DELETE_DOC, NOTE_ID
 from awsme.frontend.pages import page_context, templates
 from awsme.notes.validation import (
     IDEMPOTENCY_KEY,
@@ -27,13 +28,10 @@ from awsme.notes.validation import (
     parse_positive_int,
     read_body,
 )
-from awsme.openapi import IDEMPOTENCY_KEY_PARAMETER, TEXT, note_body, note_text_ref
 
 router = APIRouter()
 
 FORM = "application/x-www-form-urlencoded"
-# Parsed by the route, not FastAPI: a bad id is a 400 with a reason, never a 422.
-NOTE_ID = Path(json_schema_extra={"type": "integer", "minimum": 1}, description="the note's id")
 
 
 def _is_form(request: Request) -> bool:
@@ -68,60 +66,6 @@ def _unconfirmed(error: BackendUnavailable) -> tuple[str, str]:
     if error.may_have_arrived:  # the backend may have stored it: say so, not "not added"
         return "Note not confirmed", f"not confirmed, retrying is safe ({error})"
     return "Note not added", str(error)
-
-
-_TEXT_OR_PAGE: dict[str, Any] = {"text/plain": {}, "text/html": {}}
-ADD_NOTE_DOC: dict[str, Any] = {
-    "response_class": PlainTextResponse,  # the document's 200; each answer sets its own
-    "responses": {
-        200: {"description": "`Ok` (a JSON body): the backend stored it", "content": TEXT},
-        303: {"description": "a form: stored, back to the card"},
-        400: {"description": "bad input; nothing stored", "content": _TEXT_OR_PAGE},
-        409: {
-            "description": "the Idempotency-Key was used for another note",
-            "content": _TEXT_OR_PAGE,
-        },
-        413: {"description": "body too large", "content": _TEXT_OR_PAGE},
-        503: {
-            "description": "the backend is unavailable, or did not confirm the note in "
-            "time (retrying with the same Idempotency-Key is safe)",
-            "content": _TEXT_OR_PAGE,
-        },
-    },
-    "openapi_extra": {
-        "parameters": [IDEMPOTENCY_KEY_PARAMETER],
-        "requestBody": {
-            "required": True,
-            "content": {
-                **note_body("Note")["requestBody"]["content"],
-                FORM: {
-                    "schema": {
-                        "type": "object",
-                        "required": ["note"],
-                        "properties": {
-                            "note": note_text_ref(),
-                            # A page without JavaScript sends it as a hidden field.
-                            "idempotency_key": {
-                                **IDEMPOTENCY_KEY_PARAMETER["schema"],
-                                "minLength": 0,
-                                "pattern": "^[!-~]*$",
-                                "description": "as the Idempotency-Key header; empty: none",
-                            },
-                        },
-                    }
-                },
-            },
-        },
-    },
-}
-DELETE_DOC: dict[str, Any] = {
-    "status_code": 204,
-    "responses": {
-        400: {"description": "not a note id", "content": {"application/json": {}}},
-        404: {"description": "no such note", "content": {"application/json": {}}},
-        503: {"description": "the backend is unavailable", "content": {"application/json": {}}},
-    },
-}
 
 
 @router.post("/add-note", **ADD_NOTE_DOC)
