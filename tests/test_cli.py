@@ -214,3 +214,9 @@ def test_check_mode_speaks_in_sentences(capsys: pytest.CaptureFixture[str]) -> N
     assert capsys.readouterr().err == (
         "app: -mode=check needs -url, for example -url=http://127.0.0.1:8080/healthz.\n"
     )
+
+
+def test_huge_numbers_in_flags_are_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-mode=backend", "-port=" + "9" * 5000], {}) == 2  # past int()'s 4,300 digits
+    assert "out of range (1 to 65535)" in capsys.readouterr().err
+    assert main(["-mode=backend", "-workers=" + "0" * 5000 + "2", "-version"], {}) == 0

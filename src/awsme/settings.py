@@ -39,15 +39,18 @@ def parse_bool(text: str) -> bool:
     raise SettingError("not a boolean (use true or false)")
 
 
+_WHOLE = re.compile(r"([+-]?)0*([0-9]+)")
+
+
 def parse_int(low: int, high: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        digits = text.strip()
-        if len(digits.lstrip("+-0")) > 18:  # before int(), which refuses 4,300 digits
+        number = _WHOLE.fullmatch(text.strip())
+        if not number:
+            raise SettingError("not a whole number")
+        sign, digits = number.groups()
+        if len(digits) > 18:  # measured before int(), which refuses 4,300 digits
             raise SettingError(f"out of range ({low} to {high})")
-        try:
-            value = int(digits)
-        except ValueError:
-            raise SettingError("not a whole number") from None
+        value = int(sign + digits)
         if not low <= value <= high:
             raise SettingError(f"out of range ({low} to {high})")
         return value
