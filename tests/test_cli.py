@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from awsme.cli import main, parse_settings
-from awsme.settings import declared_settings, env_name, flag_name
+from awsme.settings import MODES, declared_settings, env_name, flag_name
 from awsme.version import VERSION
+from tests.loopback import closed_port_url, serve
 
 
 @pytest.mark.parametrize(
@@ -131,9 +134,22 @@ def test_unknown_mode(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.startswith("Unknown mode: sidecar, should be either backend or frontend")
 
 
-def test_empty_mode_without_migrations_is_unknown(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_arguments_print_the_usage_and_point_to_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main([], {}) == 2
-    assert "Unknown mode: ," in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err == (
+        "Usage: app -mode=backend|frontend|standalone|imds|check|load [flags]\n"
+        "Run app -help to see every mode and flag.\n"
+    )
+
+
+def test_help_lists_every_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-help"], {}) == 0
+    out = capsys.readouterr().out
+    modes = out.split("Modes:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert [line.split()[0] for line in modes] == [*MODES, "(none)"]
 
 
 def test_a_source_that_cannot_work_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
@@ -185,3 +201,51 @@ def test_ui_message_is_one_line() -> None:
     assert settings.ui_message == "rollout <b>v2</b>"  # escaped where it is shown
     settings, _ = parse_settings([], {"AWSME_UI_MESSAGE": "x" * 120})
     assert len(settings.ui_message) == 120
+
+
+def _check(url: str, capsys: pytest.CaptureFixture[str], *flags: str) -> tuple[int, str]:
+    code = main(["-mode=check", f"-url={url}", *flags], {})
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_check_mode_speaks_in_sentences(capsys: pytest.CaptureFixture[str]) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        slow = scope["path"] == "/slow"
+        if slow:
+            await asyncio.sleep(3)
+        status = 200 if scope["path"] == "/ok" else 503
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"database: schema missing\n"})
+
+    with serve(app) as server:
+        assert _check(server.url + "/ok", capsys) == (
+            0,
+            f"Check passed: {server.url}/ok answered 200 OK.\n",
+        )
+        assert _check(server.url + "/healthz", capsys) == (
+            1,
+            f"Check failed: {server.url}/healthz answered 503 Service Unavailable, "
+            "saying: database: schema missing.\n",
+        )
+        assert _check(server.url + "/slow", capsys, "-check-timeout=0.2") == (
+            1,
+            f"Check failed: {server.url}/slow did not answer within 0.2s.\n",
+        )
+    closed = closed_port_url()
+    assert _check(closed, capsys) == (
+        1,
+        f"Check failed: could not connect to {closed} (connection refused).\n",
+    )
+    assert main(["-mode=check"], {}) == 2
+    assert capsys.readouterr().err == (
+        "app: -mode=check needs -url, for example -url=http://127.0.0.1:8080/healthz.\n"
+    )
+
+
+def test_huge_numbers_in_flags_are_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-mode=backend", "-port=" + "9" * 5000], {}) == 2  # past int()'s 4,300 digits
+    assert "out of range (1 to 65535)" in capsys.readouterr().err
+    assert main(["-mode=backend", "-workers=" + "0" * 5000 + "2", "-version"], {}) == 0

@@ -13,26 +13,43 @@ EXIT_UNHEALTHY = 1
 
 
 def check(settings: Settings) -> int:
-    """0 when -url answers 2xx or 3xx within -check-timeout, else 1; one line either way."""
+    """0 when -url answers 2xx or 3xx within -check-timeout, else 1; one sentence either way."""
     if not settings.url:
         print(
-            "app: -mode=check needs -url (e.g. -url=http://127.0.0.1:8080/healthz)", file=sys.stderr
+            "app: -mode=check needs -url, for example -url=http://127.0.0.1:8080/healthz.",
+            file=sys.stderr,
         )
         return 2
+    url = settings.url
     try:
         response = httpx.get(
-            settings.url, timeout=settings.check_timeout, trust_env=False, follow_redirects=False
+            url, timeout=settings.check_timeout, trust_env=False, follow_redirects=False
         )
     except httpx.TimeoutException:
-        print(f"{settings.url}: no answer within {settings.check_timeout:g}s", file=sys.stderr)
+        print(
+            f"Check failed: {url} did not answer within {settings.check_timeout:g}s.",
+            file=sys.stderr,
+        )
+        return EXIT_UNHEALTHY
+    except httpx.ConnectError as error:
+        print(f"Check failed: could not connect to {url} ({_reason(error)}).", file=sys.stderr)
         return EXIT_UNHEALTHY
     except httpx.HTTPError as error:
-        print(f"{settings.url}: {error}", file=sys.stderr)
+        print(f"Check failed: the request to {url} failed ({_reason(error)}).", file=sys.stderr)
         return EXIT_UNHEALTHY
-    line = f"{settings.url}: {response.status_code} {response.reason_phrase}"
+    status = f"{response.status_code} {response.reason_phrase}".strip()
     if response.status_code < 400:
-        print(line)
+        print(f"Check passed: {url} answered {status}.")
         return 0
     detail = response.text.strip().splitlines()[:1]
-    print(line + (f": {detail[0]}" if detail else ""), file=sys.stderr)
+    said = f", saying: {detail[0].rstrip('.')}" if detail else ""
+    print(f"Check failed: {url} answered {status}{said}.", file=sys.stderr)
     return EXIT_UNHEALTHY
+
+
+def _reason(error: httpx.HTTPError) -> str:
+    text = str(error) or type(error).__name__
+    # "[Errno 111] Connection refused" reads better as "connection refused".
+    if text.startswith("[Errno") and "] " in text:
+        text = text.split("] ", 1)[1]
+    return text[:1].lower() + text[1:]

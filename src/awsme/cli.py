@@ -55,11 +55,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+USAGE = "Usage: app -mode=" + "|".join(MODES) + " [flags]"
+MODE_HELP = {
+    "backend": "the machine's metadata and the notes as JSON (GET /, /api/v1/...)",
+    "frontend": "the info card, built from a call to -backend-service",
+    "standalone": "both roles in one process: the frontend on -port, the backend on -backend-port",
+    "imds": "the EC2 instance metadata simulator, on 127.0.0.1",
+    "check": "probe -url once and exit 0 (2xx, 3xx) or 1, for images without curl",
+    "load": "send requests to -url and show which replicas answer (-c, -rate, -duration)",
+}
+
+
 def help_text() -> str:
     lines = [
         f"awsme {VERSION}: a demo microservice that tells where it runs.",
         "",
-        "Usage: app -mode=backend|frontend|standalone|imds [flags]",
+        USAGE,
+        "",
+        "Modes:",
+        *(f"  {mode:<12}{MODE_HELP[mode]}" for mode in MODES),
+        f"  {'(none)':<12}with -run-migrations: create and migrate the database, then exit",
         "",
         "Flags take -name=value, -name value or --name=value; each one can also be set",
         "with the environment variable shown (the command line wins).",
@@ -141,6 +156,9 @@ def _run_mode(settings: Settings, environ: Mapping[str, str]) -> int:
     if settings.mode not in MODES:
         if settings.mode == "" and settings.run_migrations:
             return server.migrate_only(settings)
+        if settings.mode == "":
+            print(f"{USAGE}\nRun app -help to see every mode and flag.", file=sys.stderr)
+            return EXIT_USAGE
         print(
             f"Unknown mode: {settings.mode}, should be either backend or frontend "
             f"(or {', '.join(m for m in MODES if m not in ('backend', 'frontend'))})",

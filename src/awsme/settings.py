@@ -41,12 +41,18 @@ def parse_bool(text: str) -> bool:
     raise SettingError("not a boolean (use true or false)")
 
 
+_WHOLE = re.compile(r"([+-]?)0*([0-9]+)")
+
+
 def parse_int(low: int, high: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise SettingError("not a whole number") from None
+        number = _WHOLE.fullmatch(text.strip())
+        if not number:
+            raise SettingError("not a whole number")
+        sign, digits = number.groups()
+        if len(digits) > 18:  # measured before int(), which refuses 4,300 digits
+            raise SettingError(f"out of range ({low} to {high})")
+        value = int(sign + digits)
         if not low <= value <= high:
             raise SettingError(f"out of range ({low} to {high})")
         return value
@@ -166,8 +172,8 @@ class Settings:
     mode: str = setting(
         "",
         "backend, frontend, standalone (both in one process), imds (the EC2 metadata "
-        "simulator) or check (probe -url and exit); empty with -run-migrations: migrate, "
-        "then exit",
+        "simulator), check (probe -url and exit) or load (send requests to -url); empty "
+        "with -run-migrations: migrate, then exit",
         metavar="MODE",
     )
     host: str = setting(
@@ -280,9 +286,11 @@ class Settings:
         metavar="N",
     )
     notes_cache: float = setting(
-        0.5,
-        "backend: seconds GET / may reuse the notes it read (0: read every time); a note "
-        "written through another replica shows within this time",
+        0.0,
+        "backend: seconds each process may reuse the notes GET / read (0: read them on "
+        "every request, so a note added through any replica shows at once). For load "
+        "tests: a note added through another replica or process can be missing for up "
+        "to this long",
         parse_float(0, 1),
         metavar="SECONDS",
     )

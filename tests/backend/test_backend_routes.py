@@ -87,6 +87,33 @@ def test_lbrequest_is_the_raw_request_with_secrets_redacted(backend: str) -> Non
     assert body["ClientIP"] == "127.0.0.1"
 
 
+SECRET_HEADERS = {
+    "X-Api-Key": "k-1",
+    "X-Amzn-Oidc-Accesstoken": "eyJ-2",
+    "X-Amzn-Oidc-Data": "plain-data",  # no secret word: shown
+    "X-Auth-Request-Email": "a@example.com",
+    "X-Csrf-Token": "csrf-3",
+    "X-Session-Id": "sess-4",
+    "X-Client-Secret": "cs-5",
+    "X-Db-Password": "pw-6",
+    "X-Goog-Iap-Jwt-Assertion-Signature": "sig-7",
+    "X-Aws-Credential": "cred-8",
+    "Set-Cookie2": "c-9",
+    "x-SECRET-lowercase-and-upper": "s-10",
+}
+
+
+def test_every_header_named_like_a_secret_is_redacted(backend: str) -> None:
+    body = httpx.get(backend + "/", headers=SECRET_HEADERS).json()
+    dump = body["LBRequest"]
+    for value in SECRET_HEADERS.values():
+        if value != "plain-data":
+            assert value not in dump, value
+    assert "X-Amzn-Oidc-Data: plain-data" in dump
+    for name in ("X-Api-Key", "X-Amzn-Oidc-Accesstoken", "X-Secret-Lowercase-And-Upper"):
+        assert f"{name}: [redacted]" in dump
+
+
 def test_instance_document_matches_its_schema(backend: str) -> None:
     response = httpx.get(backend + "/api/v1/instance")
     assert response.status_code == 200
@@ -156,6 +183,11 @@ def test_never_asks_for_credentials(simulator: RunningSimulator, backend: str) -
         httpx.get(backend + path)
     assert any(path.endswith("/iam/info") for path in simulator.paths())
     assert not [p for p in simulator.paths() if "credentials" in p]
+
+
+def test_head_on_root(backend: str) -> None:
+    head = httpx.head(backend + "/")
+    assert (head.status_code, head.content) == (200, b"")
 
 
 def test_version_and_probes(backend: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -575,3 +576,92 @@ def test_one_card_is_one_connection_to_one_replica(tmp_path: Path, frontend_for:
             assert cards[1]["problem"] == "backend closed the connection"
         finally:
             balancer.stop()
+
+
+def test_head_on_the_card(go_backend: tuple[FakeBackend, str], frontend_for: Any) -> None:
+    url = frontend_for(go_backend[1])
+    head = httpx.head(url + "/")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-type"].startswith("text/html")
+
+
+def test_the_card_shows_no_secret_header(real_backend: str, frontend_for: Any) -> None:
+    url = frontend_for(real_backend)
+    secrets = {
+        "X-Api-Key": "key-value-1",
+        "X-Amzn-Oidc-Accesstoken": "token-value-2",
+        "Cookie": "session=cookie-value-3",
+        "Authorization": "Bearer auth-value-4",
+    }
+    card = httpx.get(url + "/api/card", headers=secrets).text
+    page = httpx.get(url + "/", headers=secrets).text
+    for value in ("key-value-1", "token-value-2", "cookie-value-3", "auth-value-4"):
+        assert value not in card and value not in page
+    assert "GET / HTTP/1.1" in card  # the request is shown, without them
+
+
+HUGE_ID = "7" * 4301  # past Python's 4,300-digit limit for int()
+
+
+def test_note_routes_bound_their_numbers(real_backend: str, frontend_for: Any) -> None:
+    url = frontend_for(real_backend)
+    assert httpx.delete(url + f"/api/notes/{HUGE_ID}").status_code == 404
+    form = httpx.post(url + f"/notes/{HUGE_ID}/delete")
+    assert form.status_code == 404 and "no note with id" in form.text
+    huge_note = httpx.post(url + "/add-note", content='{"Note": ' + "1" * 5000 + "}")
+    assert huge_note.status_code == 400 and "must be a string" in huge_note.text
+    bad_key = httpx.post(url + "/add-note", json={"Note": "x"}, headers={"Idempotency-Key": "a b"})
+    assert bad_key.status_code == 400 and "Idempotency-Key" in bad_key.text
+    bad_form_key = httpx.post(url + "/add-note", data={"note": "x", "idempotency_key": "é"})
+    assert bad_form_key.status_code == 400 and "Idempotency-Key" in bad_form_key.text
+    assert httpx.get(url + "/api/card").json()["notes"]["items"] == []
+
+
+class RecordingBackend:
+    """A backend whose /add-note records its headers and answers after `delay`."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.adds: list[dict[str, str]] = []
+
+    def app(self) -> Starlette:
+        async def add_note(request: Request) -> Response:
+            self.adds.append(dict(request.headers))
+            await asyncio.sleep(self.delay)
+            return PlainTextResponse("Ok\n")
+
+        return Starlette(routes=[Route("/add-note", add_note, methods=["GET", "POST"])])
+
+
+def test_every_add_carries_an_idempotency_key(frontend_for: Any) -> None:
+    backend = RecordingBackend()
+    with serve(backend.app()) as server:
+        url = frontend_for(server.url)
+        for _ in range(2):
+            assert httpx.post(url + "/add-note", json={"Note": "x"}).status_code == 200
+        assert httpx.post(url + "/add-note", data={"note": "x"}).status_code == 303
+        given = {"Idempotency-Key": "page-key-1"}
+        assert httpx.post(url + "/add-note", json={"Note": "x"}, headers=given).status_code == 200
+        form = {"note": "x", "idempotency_key": "form-key-2"}
+        assert httpx.post(url + "/add-note", data=form).status_code == 303
+    keys = [add["idempotency-key"] for add in backend.adds]
+    assert len(set(keys[:3])) == 3 and all(len(key) == 32 for key in keys[:3])
+    assert keys[3:] == ["page-key-1", "form-key-2"]
+
+
+def test_an_add_without_an_answer_is_not_confirmed(frontend_for: Any) -> None:
+    backend = RecordingBackend(delay=2.0)
+    with serve(backend.app()) as server:
+        url = frontend_for(server.url, backend_timeout=0.3)
+        given = {"Idempotency-Key": "retry-me"}
+        answer = httpx.post(url + "/add-note", json={"Note": "x"}, headers=given, timeout=10)
+        assert answer.status_code == 503
+        assert answer.text.startswith("Error: not confirmed, retrying is safe (")
+        assert "not added" not in answer.text
+        assert answer.headers["idempotency-key"] == "retry-me"
+        form = httpx.post(url + "/add-note", data={"note": "x"}, timeout=10)
+        assert form.status_code == 503 and "not confirmed, retrying is safe" in form.text
+    refused = frontend_for(closed_port_url())
+    never_sent = httpx.post(refused + "/add-note", json={"Note": "x"})
+    assert never_sent.status_code == 503 and "no backend is listening at" in never_sent.text
+    assert "retrying is safe" not in never_sent.text

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from awsme.metadata.ec2 import TOKEN_TTL_SECONDS, Ec2Source
+from awsme.metadata.ec2 import TOKEN_TTL_SECONDS, Ec2Source, check_path, normalise_path
 from awsme.metadata.model import MetadataError
 from tests.conftest import RunningSimulator
 from tests.loopback import serve
@@ -197,7 +197,60 @@ async def test_never_requests_credentials() -> None:
     source = Ec2Source("http://127.0.0.1:9")
     try:
         for path in ("meta-data/iam/security-credentials/role", "meta-data/identity-credentials/x"):
-            with pytest.raises(ValueError, match="never reads credentials"):
+            with pytest.raises(MetadataError, match="never reads credentials"):
                 await source._get(path)
     finally:
         await source.aclose()
+
+
+HOSTILE_TAG = "../../iam/security-credentials/awsme-demo"
+
+
+def listing_a_hostile_tag(app: Any) -> Any:
+    """The simulator, except that its tag listing names a key that climbs out of
+    tags/ into the credentials, as a tag key set by anyone who may tag the instance."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/latest/meta-data/tags/instance/":
+            body = f"Name\n{HOSTILE_TAG}\nteam".encode()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+async def test_a_tag_key_never_leads_to_the_credentials(simulator: RunningSimulator) -> None:
+    with serve(listing_a_hostile_tag(simulator.app)) as fake:
+        source = Ec2Source(fake.url)
+        try:
+            meta = await source.fetch()
+        finally:
+            await source.aclose()
+    assert not [path for path in simulator.paths() if "credentials" in path]
+    assert meta.instance_id == "i-0123456789abcdef0"  # the rest of the metadata is intact
+    assert meta.tags["Name"] == "awsme-demo" and HOSTILE_TAG not in meta.tags
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "meta-data/tags/instance/../../iam/security-credentials/x",
+        "meta-data/./iam/security-credentials/",
+        "meta-data//iam/security-credentials/x",
+        "meta-data/tags/instance/%2e%2e/%2e%2e/iam/security-credentials/x",
+        "meta-data/tags/instance/..",
+        "/meta-data/instance-id",
+        "meta-data/instance-id?x=../../iam",
+    ],
+)
+def test_paths_that_are_not_normalised_are_refused(path: str) -> None:
+    with pytest.raises(MetadataError, match="refused a metadata path"):
+        check_path(path)
+
+
+def test_normalised_paths_pass_the_guard() -> None:
+    for path in ("meta-data/instance-id", "meta-data/tags/instance/", "meta-data/iam/info"):
+        assert check_path(path) == path
+    assert normalise_path("meta-data/tags/instance/../../iam/x") == "meta-data/iam/x"

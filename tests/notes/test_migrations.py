@@ -3,15 +3,18 @@ note kept, twice in a row, and from three processes at the same moment."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 
-from awsme.notes.database import create_engine, database_url
-from awsme.notes.migrate import head_revision
-from awsme.notes.store import NoteStore
+from awsme.notes.database import create_database_if_missing, create_engine, database_url
+from awsme.notes.migrate import alembic_config, head_revision
+from awsme.notes.store import REPLAYED, STORED, NoteStore
 from awsme.settings import Settings
 from tests.databases import ThrowawayDatabase, mariadb_admin
 from tests.processes import APP
@@ -152,3 +155,90 @@ def test_the_head_revision_the_backend_expects_is_alembics() -> None:
     from awsme.notes.schema import HEAD_REVISION
 
     assert head_revision() == HEAD_REVISION
+
+
+def key_index(db: ThrowawayDatabase) -> list[tuple[str, bool]]:
+    """(column, unique) of the idempotency key's index, read from the server itself."""
+
+    async def read() -> list[tuple[str, bool]]:
+        engine = create_engine(database_url(Settings(db_url=db.url)))
+        try:
+            async with engine.connect() as connection:
+                indexes = await connection.run_sync(
+                    lambda sync: sa.inspect(sync).get_indexes("notes")
+                )
+        finally:
+            await engine.dispose()
+        return [
+            (index["column_names"][0], bool(index["unique"]))
+            for index in indexes
+            if index["name"] == "uq_notes_idempotency_key"
+        ]
+
+    return asyncio.run(read())
+
+
+async def _upgrade_to(url: str, revision: str) -> None:
+    engine = create_engine(database_url(Settings(db_url=url)))
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+def test_the_idempotency_key_adopts_tables_of_earlier_revisions(
+    database: ThrowawayDatabase,
+) -> None:
+    """A database left at 0001 (notes in it, one with a key column already added by
+    hand, as an interrupted run would leave it) gets the column and its unique index."""
+    asyncio.run(create_database_if_missing(database_url(Settings(db_url=database.url))))
+    asyncio.run(_upgrade_to(database.url, "0001"))
+    rows = ["before 0002, one", "before 0002, two"]
+
+    async def fill() -> None:
+        engine = create_engine(database_url(Settings(db_url=database.url)))
+        try:
+            async with engine.begin() as connection:
+                for text in rows:
+                    await connection.execute(
+                        sa.text("INSERT INTO notes (note, created_at) VALUES (:t, NULL)"),
+                        {"t": text},
+                    )
+                await connection.execute(
+                    sa.text("ALTER TABLE notes ADD COLUMN idempotency_key VARCHAR(128)")
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(fill())
+    assert key_index(database) == []
+    for _ in range(2):
+        result = run_app("-run-migrations", f"-db-url={database.url}")
+        assert result.returncode == 0, result.stderr
+        assert f"revision {head_revision()}" in result.stdout
+    assert key_index(database) == [("idempotency_key", True)]
+
+    async def check() -> None:
+        engine = create_engine(database_url(Settings(db_url=database.url)))
+        try:
+            store = NoteStore(engine)
+            assert [n.text for n in await store.recent(10)] == rows
+            first, stored = await store.add_once("with a key", "k-1")
+            again, stored_again = await store.add_once("with a key", "k-1")
+            assert (stored, stored_again, again.id) == (STORED, REPLAYED, first.id)
+            _, other_case = await store.add_once("with a key", "K-1")  # keys are exact
+            assert other_case == STORED
+        finally:
+            await engine.dispose()
+
+    asyncio.run(check())
+
+
+def test_the_go_table_gets_the_unique_key_index(mariadb: ThrowawayDatabase) -> None:
+    create_go_database(mariadb, "latin1")
+    result = run_app("-run-migrations", *mysql_flags(mariadb))
+    assert result.returncode == 0, result.stderr
+    assert key_index(mariadb) == [("idempotency_key", True)]
+    assert [row[0] for row in table_rows(mariadb)] == [1, 2, 3, 7]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from awsme.notes.database import create_engine, database_url
 from awsme.notes.migrate import head_revision, migrate
 from awsme.notes.schema import NOTE_COLUMN_LENGTH
-from awsme.notes.store import NoteStore
+from awsme.notes.store import REPLAYED, STORED, NoteStore
 from awsme.settings import Settings
 from tests.databases import ThrowawayDatabase
 
@@ -95,3 +96,13 @@ async def test_created_at_is_utc_now(store: NoteStore) -> None:
 async def test_migrating_twice_is_a_no_op(database: ThrowawayDatabase) -> None:
     url = database_url(Settings(db_url=database.url))
     assert await migrate(url) == await migrate(url) == head_revision()
+
+
+async def test_concurrent_adds_with_one_key_store_one_note(store: NoteStore) -> None:
+    results = await asyncio.gather(*(store.add_once("raced", "key-1") for _ in range(20)))
+    assert sorted(outcome for _, outcome in results) == [REPLAYED] * 19 + [STORED]
+    assert len({note.id for note, _ in results}) == 1
+    assert [n.text for n in await store.recent(10)] == ["raced"]
+    # Without a key, every add stores a note (NULL keys never clash).
+    await asyncio.gather(*(store.add_once("free", None) for _ in range(3)))
+    assert await store.count_live() == 4

@@ -12,8 +12,10 @@ from fastapi import FastAPI
 from awsme.backend import instance, legacy, notes_api
 from awsme.metadata.cache import MetadataCache
 from awsme.metadata.factory import build_cache
+from awsme.methods import install_allow_header
 from awsme.notes.database import database_url
 from awsme.notes.service import NotesService
+from awsme.openapi import install_openapi
 from awsme.ops.install import install_operations
 from awsme.ops.metrics import Metrics
 from awsme.ops.probes import first_metadata_fetch
@@ -40,6 +42,7 @@ def build_notes_service(settings: Settings) -> NotesService:
         run_migrations=settings.run_migrations or embedded,
         timeout=settings.db_timeout,
         cache_seconds=settings.notes_cache,
+        from_url=bool(settings.db_url),
     )
 
 
@@ -91,6 +94,8 @@ def create_backend_app(
     observed.before_scrape.append(lambda: _update_gauges(state, observed))
     for router in (legacy.router, instance.router, notes_api.router):
         app.include_router(router)
+    install_allow_header(app)
+    install_openapi(app, note_max_length=settings.note_max_length)
     return app
 
 

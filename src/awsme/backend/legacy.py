@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import orjson
@@ -11,22 +12,27 @@ from fastapi import APIRouter, Request, Response
 from awsme.backend.instance import instance_document
 from awsme.backend.schemas import LegacyInfo
 from awsme.metadata.cache import Snapshot
-from awsme.notes.store import Note, NotesUnavailable
-from awsme.notes.validation import NoteRejected, parse_note, read_body
+from awsme.notes.store import DELETED, STORED, Note, NotesUnavailable
+from awsme.notes.validation import NoteRejected, idempotency_key, parse_note, read_body
+from awsme.openapi import IDEMPOTENCY_KEY_PARAMETER, note_body
 from awsme.replica import Replica
 
 router = APIRouter(tags=["legacy"])
 
-# Headers that carry credentials: shown as present, never with their value.
-REDACTED_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "x-aws-ec2-metadata-token",
-        "x-amz-security-token",
-    }
+# A header whose name contains any of these words may carry a credential: it is
+# shown as present, never with its value (X-Api-Key, X-Amzn-Oidc-Accesstoken,
+# Proxy-Authorization, X-Aws-Ec2-Metadata-Token...). A rule, not a list of names:
+# a header nobody thought of is redacted too.
+SECRET_WORDS = re.compile(
+    "authorization|cookie|token|secret|key|password|passwd|session|credential|signature|auth",
+    re.IGNORECASE,
 )
+
+
+def is_secret_header(name: str) -> bool:
+    return SECRET_WORDS.search(name) is not None
+
+
 REDACTED = "[redacted]"
 
 
@@ -51,7 +57,7 @@ def dump_request(request: Request) -> str:
         if name == "host":
             host = value
             continue
-        headers.setdefault(name, []).append(REDACTED if name in REDACTED_HEADERS else value)
+        headers.setdefault(name, []).append(REDACTED if is_secret_header(name) else value)
     lines.append(f"Host: {host}")
     for name in sorted(headers, key=_canonical):
         lines.extend(f"{_canonical(name)}: {value}" for value in headers[name])
@@ -86,12 +92,16 @@ def legacy_info(
     }
 
 
+@router.head("/", include_in_schema=False)  # curl -I and HEAD monitors, as with the Go app
 @router.get(
     "/",
     response_class=Response,
     responses={
         200: {"model": LegacyInfo, "description": "the Go app's keys, plus Instance"},
-        503: {"description": "a failure injected by -fail-percent"},
+        503: {
+            "description": "a failure injected by -fail-percent",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
     },
     summary="Where this replica runs, in the Go app's format",
 )
@@ -127,21 +137,29 @@ def _text(status: int, message: str) -> Response:
 ADD_NOTE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "`Ok`: the note is committed", "content": {"text/plain": {}}},
     400: {"description": "`Error: <reason>`; nothing stored", "content": {"text/plain": {}}},
+    409: {
+        "description": "the Idempotency-Key was used for another note; nothing stored",
+        "content": {"text/plain": {}},
+    },
     413: {"description": "body too large", "content": {"text/plain": {}}},
     503: {"description": "the database is unavailable", "content": {"text/plain": {}}},
 }
+# The key matches case-insensitively, as Go's decoder matched its struct field.
+ADD_NOTE_EXTRA = {**note_body("Note"), "parameters": [IDEMPOTENCY_KEY_PARAMETER]}
 
 
 @router.post(
     "/add-note",
     response_class=Response,
     responses=ADD_NOTE_RESPONSES,
+    openapi_extra=ADD_NOTE_EXTRA,
     summary='Add a note: {"Note": "text"}',
 )
 @router.get(
     "/add-note",
     response_class=Response,
     responses=ADD_NOTE_RESPONSES,
+    openapi_extra=ADD_NOTE_EXTRA,
     operation_id="add_note_with_a_get_body",
     summary="Add a note with a GET and a body, as the Go frontend sends it",
 )
@@ -149,11 +167,30 @@ async def add_note(request: Request) -> Response:
     state = request.app.state.backend
     settings = state.settings
     try:
+        key = idempotency_key(request)
         body = await read_body(request, settings.max_body_bytes)
-        text = parse_note(body, key="Note", max_length=settings.note_max_length)
-        await state.notes.usable_store().add(text)
+        text = parse_note(body, key="Note", max_length=settings.note_max_length, fold_case=True)
+        note, outcome = await state.notes.usable_store().add_once(text, key)
     except NoteRejected as rejected:
         return _text(rejected.status, f"Error: {rejected.reason}\n")
     except NotesUnavailable as unavailable:
         return _text(503, f"Error: notes unavailable: {unavailable}\n")
-    return _text(200, "Ok\n")
+    if outcome == STORED:
+        return _text(200, "Ok\n")
+    if refusal := replay_refusal(note, outcome, text):
+        return _text(409, f"Error: {refusal}\n")
+    return _replayed(_text(200, "Ok\n"))
+
+
+def replay_refusal(first: Note, outcome: str, text: str) -> str | None:
+    """Why a repeated Idempotency-Key cannot answer its first result, if it cannot."""
+    if first.text != text:
+        return "this Idempotency-Key was already used for another note; nothing stored"
+    if outcome == DELETED:
+        return "the note stored with this Idempotency-Key has been deleted since; nothing stored"
+    return None
+
+
+def _replayed(response: Response) -> Response:
+    response.headers["Idempotent-Replayed"] = "true"
+    return response

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 
+from awsme.backend.legacy import replay_refusal
 from awsme.jsonresponse import json_response
-from awsme.notes.store import NotesUnavailable
+from awsme.notes.store import STORED, NotesUnavailable
 from awsme.notes.validation import (
     MAX_NOTE_ID,
     NoteRejected,
+    idempotency_key,
     parse_note,
     parse_positive_int,
     read_body,
 )
+from awsme.openapi import IDEMPOTENCY_KEY_PARAMETER, note_body
 
 router = APIRouter(prefix="/api/v1/notes", tags=["notes"])
 
@@ -31,10 +34,6 @@ class NoteOut(BaseModel):
 class NotePage(BaseModel):
     notes: list[NoteOut] = Field(description="newest first")
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
-
-
-class NoteIn(BaseModel):
-    text: str
 
 
 class ErrorOut(BaseModel):
@@ -56,10 +55,26 @@ def _optional(request: Request, name: str) -> int | None:
     return None if raw is None else parse_positive_int(raw, name)
 
 
+def _positive(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+
+
 @router.get(
     "",
     response_class=Response,
     responses={200: {"model": NotePage}, **ERRORS},
+    openapi_extra={
+        "parameters": [
+            _positive("limit", f"notes per page (default {DEFAULT_PAGE}, at most -notes-page-max)"),
+            _positive("cursor", "next_cursor of the previous page"),
+        ]
+    },
     summary="List notes, newest first (?limit=, ?cursor=)",
 )
 async def list_notes(request: Request) -> Response:
@@ -87,27 +102,36 @@ async def list_notes(request: Request) -> Response:
     "",
     response_class=Response,
     status_code=201,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": NoteIn.model_json_schema()}},
-        }
+    openapi_extra={**note_body("text"), "parameters": [IDEMPOTENCY_KEY_PARAMETER]},
+    responses={
+        201: {"model": NoteOut, "description": "the note (the first one, for a repeated key)"},
+        409: {
+            "model": ErrorOut,
+            "description": "the Idempotency-Key was used for another note, or its note is deleted",
+        },
+        413: {"model": ErrorOut},
+        **ERRORS,
     },
-    responses={201: {"model": NoteOut}, 413: {"model": ErrorOut}, **ERRORS},
     summary="Add a note",
 )
 async def create_note(request: Request) -> Response:
     state = request.app.state.backend
     settings = state.settings
     try:
+        key = idempotency_key(request)
         body = await read_body(request, settings.max_body_bytes)
         text = parse_note(body, key="text", max_length=settings.note_max_length)
-        note = await state.notes.usable_store().add(text)
+        note, outcome = await state.notes.usable_store().add_once(text, key)
     except NoteRejected as rejected:
         return _error(rejected.status, rejected.reason)
     except NotesUnavailable as error:
         return _error(503, str(error))
-    return json_response(note.as_json(), 201, headers={"Location": f"/api/v1/notes/{note.id}"})
+    if outcome != STORED and (refusal := replay_refusal(note, outcome, text)):
+        return _error(409, refusal)
+    headers = {"Location": f"/api/v1/notes/{note.id}"}
+    if outcome != STORED:
+        headers["Idempotent-Replayed"] = "true"  # the first answer, again
+    return json_response(note.as_json(), 201, headers=headers)
 
 
 @router.delete(
@@ -117,7 +141,13 @@ async def create_note(request: Request) -> Response:
     responses={404: {"model": ErrorOut}, **ERRORS},
     summary="Delete a note (soft delete, as the Go app's ORM did)",
 )
-async def delete_note(request: Request, note_id: str) -> Response:
+async def delete_note(
+    request: Request,
+    # Parsed here, not by FastAPI: a bad id is a 400 with a reason, never a 422.
+    note_id: Annotated[
+        str, Path(json_schema_extra={"type": "integer", "minimum": 1}, description="the note's id")
+    ],
+) -> Response:
     state = request.app.state.backend
     try:
         identifier = parse_positive_int(note_id, "note id")

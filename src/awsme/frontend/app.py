@@ -15,6 +15,9 @@ from fastapi.staticfiles import StaticFiles
 from awsme.frontend import notes, pages
 from awsme.frontend.backend_client import BackendClient
 from awsme.frontend.card import NoteView
+from awsme.frontend.openapi_doc import CARD_RESPONSES, DOCUMENTED
+from awsme.methods import install_allow_header
+from awsme.openapi import install_openapi
 from awsme.ops.install import install_operations
 from awsme.ops.shutdown import Shutdown, install_graceful_shutdown
 from awsme.replica import replica_name
@@ -59,17 +62,17 @@ def create_frontend_app(
         finally:
             await client.aclose()
 
-    # The frontend documents no API; its pages are for people.
+    prefix = settings.path_prefix
+    # The document covers the JSON and text routes; the pages are for people.
     app = FastAPI(
         title="awsme frontend",
         version=VERSION,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,
+        openapi_url=prefix + "/openapi.json",
     )
     app.state.frontend = state
-    prefix = settings.path_prefix
     # Probes and metrics answer at the root, where kubelets and scrapers look, and
     # under the prefix too, for an ingress that forwards only that path.
     observed = install_operations(
@@ -83,8 +86,17 @@ def create_frontend_app(
     )
     client.observe = observed.observe_backend_call
     app.include_router(pages.router, prefix=prefix)
+    # curl -I and HEAD monitors, as with the Go app (uvicorn sends no body for HEAD).
+    app.add_api_route(prefix + "/", pages.card_page, methods=["HEAD"], include_in_schema=False)
     app.include_router(notes.router, prefix=prefix)
     app.mount(prefix + "/static", StaticFiles(directory=STATIC), name="static")
+    install_allow_header(app)
+    install_openapi(
+        app,
+        note_max_length=settings.note_max_length,
+        include=lambda path: path.removeprefix(prefix) in DOCUMENTED or path in DOCUMENTED,
+        responses={prefix + "/api/card": {"get": CARD_RESPONSES}},
+    )
     if prefix:
 
         @app.get(prefix, include_in_schema=False)

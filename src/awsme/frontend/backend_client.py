@@ -30,9 +30,12 @@ HEALTH_CACHE_SECONDS = 1.0
 class BackendUnavailable(Exception):
     """The backend could not be reached or did not answer in time; says which and how."""
 
-    def __init__(self, message: str, status: int = 503) -> None:
+    def __init__(self, message: str, status: int = 503, *, may_have_arrived: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        # True when the request may have reached the backend (no answer in time,
+        # the connection dropped mid-call): a write may have happened.
+        self.may_have_arrived = may_have_arrived
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +162,9 @@ class BackendClient:
                 f"backend did not accept a connection within {self.connect_timeout:g} s"
             )
         if isinstance(error, TimeoutError):  # aiohttp's timeouts are TimeoutErrors too
-            return BackendUnavailable(f"backend did not answer within {self.read_timeout:g} s")
+            return BackendUnavailable(
+                f"backend did not answer within {self.read_timeout:g} s", may_have_arrived=True
+            )
         if isinstance(error, aiohttp.ClientConnectorDNSError):
             host = error.host
             return BackendUnavailable(f"the backend's name {host} does not resolve")
@@ -172,8 +177,11 @@ class BackendClient:
             | aiohttp.ClientOSError
             | aiohttp.ClientPayloadError,
         ):
-            return BackendUnavailable("backend closed the connection")
-        return BackendUnavailable(f"the call to the backend at {self.base_url} failed")
+            # The request may have been read and acted on before the connection went.
+            return BackendUnavailable("backend closed the connection", may_have_arrived=True)
+        return BackendUnavailable(
+            f"the call to the backend at {self.base_url} failed", may_have_arrived=True
+        )
 
     async def info(self, headers: dict[str, str]) -> dict[str, Any]:
         """The backend's `GET /` JSON (a Go or an awsme backend)."""

@@ -5,6 +5,8 @@ post, and are answered with a redirect back to the card or a page that says why.
 from __future__ import annotations
 
 import contextlib
+import uuid
+from typing import Annotated
 from urllib.parse import parse_qs
 
 import orjson
@@ -16,8 +18,16 @@ from awsme.frontend.backend_client import (
     BackendUnavailable,
     forwarded_headers,
 )
+from awsme.frontend.openapi_doc import ADD_NOTE_DOC, DELETE_DOC, NOTE_ID
 from awsme.frontend.pages import page_context, templates
-from awsme.notes.validation import NoteRejected, parse_positive_int, read_body
+from awsme.notes.validation import (
+    IDEMPOTENCY_KEY,
+    NoteRejected,
+    check_idempotency_key,
+    idempotency_key,
+    parse_positive_int,
+    read_body,
+)
 
 router = APIRouter()
 
@@ -51,11 +61,21 @@ def _message_page(request: Request, status: int, title: str, message: str) -> Re
     )
 
 
-@router.post("/add-note")
+def _unconfirmed(error: BackendUnavailable) -> tuple[str, str]:
+    """(title, reason) for an add the backend did not confirm."""
+    if error.may_have_arrived:  # the backend may have stored it: say so, not "not added"
+        return "Note not confirmed", f"not confirmed, retrying is safe ({error})"
+    return "Note not added", str(error)
+
+
+@router.post("/add-note", **ADD_NOTE_DOC)
 async def add_note(request: Request) -> Response:
     state = request.app.state.frontend
     form = _is_form(request)
     try:
+        # The page's key when it sends one (so that its retries count once), else
+        # one per request: the backend stores a note once per key.
+        key = idempotency_key(request)
         body = await read_body(request, state.settings.max_body_bytes)
     except NoteRejected as rejected:
         if form:
@@ -67,13 +87,26 @@ async def add_note(request: Request) -> Response:
         except UnicodeError:
             return _message_page(request, 400, "Note not added", "the form is not valid UTF-8")
         body = orjson.dumps({"Note": fields.get("note", [""])[0]})
+        if field := fields.get("idempotency_key"):
+            try:
+                from_form = check_idempotency_key(field[0])  # checked even if unused
+            except NoteRejected as rejected:
+                return _message_page(request, 400, "Note not added", rejected.reason)
+            key = key or from_form
     headers = forwarded_headers(request)
+    headers[IDEMPOTENCY_KEY] = key = key or uuid.uuid4().hex
     try:
         answer = await state.client.call("POST", "/add-note", headers=headers, content=body)
     except BackendUnavailable as error:
+        title, reason = _unconfirmed(error)
         if form:
-            return _message_page(request, 503, "Note not added", str(error))
-        return Response(f"Error: {error}\n", 503, media_type="text/plain; charset=utf-8")
+            return _message_page(request, 503, title, reason)
+        return Response(
+            f"Error: {reason}\n",
+            503,
+            media_type="text/plain; charset=utf-8",
+            headers={IDEMPOTENCY_KEY: key},  # retry with it, and the note counts once
+        )
     if form:
         if answer.status == 200:
             return _back_to_card(request)
@@ -85,16 +118,16 @@ async def add_note(request: Request) -> Response:
 
 async def _delete(request: Request, note_id: str) -> BackendAnswer:
     state = request.app.state.frontend
-    parse_positive_int(note_id, "note id")  # the backend gets only a plain number
+    number = parse_positive_int(note_id, "note id")  # bounded: never 4,300 digits to int()
     headers = forwarded_headers(request)
     answer: BackendAnswer = await state.client.call(
-        "DELETE", f"/api/v1/notes/{note_id}", headers=headers
+        "DELETE", f"/api/v1/notes/{number}", headers=headers
     )
     return answer
 
 
-@router.delete("/api/notes/{note_id}")
-async def delete_note(request: Request, note_id: str) -> Response:
+@router.delete("/api/notes/{note_id}", **DELETE_DOC)
+async def delete_note(request: Request, note_id: Annotated[str, NOTE_ID]) -> Response:
     try:
         answer = await _delete(request, note_id)
     except NoteRejected as rejected:

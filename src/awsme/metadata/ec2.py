@@ -52,6 +52,35 @@ HOP_LIMIT_HINT = (
 FORBIDDEN_PREFIXES = ("meta-data/iam/security-credentials", "meta-data/identity-credentials")
 
 
+def normalise_path(path: str) -> str:
+    """The path as an HTTP client or server resolves it: dot segments applied
+    (RFC 3986 5.2.4) and empty segments collapsed; a listing keeps its slash."""
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment not in (".", ""):
+            segments.append(segment)
+    listing = path.endswith("/") or path.rsplit("/", 1)[-1] in (".", "..")
+    return "/".join(segments) + ("/" if listing and segments else "")
+
+
+def check_path(path: str) -> str:
+    """The path, if it is safe to request: normalised already (a path that is not,
+    or that holds what a client or a server would decode into something else,
+    is refused), then outside the credentials. So a tag key that the service
+    lists, such as `../../iam/security-credentials/x`, never becomes a request."""
+    if any(c in path for c in "%?#\\") or not path.isprintable():
+        raise MetadataError(f"refused a metadata path with escapes in it: {path!r}")
+    normalised = normalise_path(path)
+    if normalised != path:
+        raise MetadataError(f"refused a metadata path that is not normalised: {path!r}")
+    if normalised.startswith(FORBIDDEN_PREFIXES):
+        raise MetadataError(f"awsme never reads credentials from the metadata service: {path}")
+    return normalised
+
+
 class Ec2Source:
     """Reads the EC2 instance metadata service at `base_url`."""
 
@@ -152,8 +181,7 @@ class Ec2Source:
 
     async def _get(self, path: str) -> str | None:
         """The text at /latest/<path>, or None when the service says 404."""
-        if path.startswith(FORBIDDEN_PREFIXES):
-            raise ValueError(f"awsme never reads credentials from the metadata service: {path}")
+        path = check_path(path)  # normalised first, then guarded
         response = await self._request(path)
         if response.status_code == 401:
             # The token expired early, the service restarted, or v1 became forbidden.
@@ -266,8 +294,18 @@ class Ec2Source:
         if not listing:
             return {}
         keys = [key for key in listing.split("\n") if key and not key.endswith("/")]
-        values = await asyncio.gather(*(self._get(f"meta-data/tags/instance/{k}") for k in keys))
-        return {key: value for key, value in zip(keys, values, strict=True) if value is not None}
+        values = await asyncio.gather(
+            *(self._get(f"meta-data/tags/instance/{key}") for key in keys), return_exceptions=True
+        )
+        tags: dict[str, str] = {}
+        for key, value in zip(keys, values, strict=True):
+            if isinstance(value, BaseException):
+                if not isinstance(value, MetadataError):
+                    raise value
+                log.warning("skipped an instance tag: %s", value)
+            elif value is not None:
+                tags[key] = value
+        return tags
 
     async def fetch_events(self) -> InstanceEvents:
         if self._disabled_reason:

@@ -1,9 +1,9 @@
-"""The newest notes for `GET /`, read from the database at most every
--notes-cache seconds per process instead of on every request.
+"""The newest notes for `GET /`: read on every request by default, so that a note
+acknowledged by any replica is in the next `GET /` of every replica.
 
-A note written through this replica drops the cache at once; one written
-through another replica shows here within the cache's lifetime (0.5 s by
-default), well inside the second a person takes to look at another replica.
+`-notes-cache=S` (for load tests) reuses what one process read for S seconds: a
+note written through this process drops the cache at once, but one written
+through another replica or worker can be missing for up to S seconds.
 """
 
 from __future__ import annotations

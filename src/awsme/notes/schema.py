@@ -16,7 +16,11 @@ Timestamp = DateTime().with_variant(mysql.TIMESTAMP(), "mysql")
 # The newest migration's revision (notes/migrations/versions/). A running backend
 # compares the database against it without loading Alembic, which only
 # -run-migrations needs; a test checks that it is Alembic's head.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
+
+# Idempotency-Key: visible ASCII, at most this long (a UUID is 36).
+IDEMPOTENCY_KEY_LENGTH = 128
+IDEMPOTENCY_KEY_INDEX = "uq_notes_idempotency_key"
 
 metadata = MetaData()
 
@@ -28,4 +32,6 @@ notes = Table(
     Column("updated_at", Timestamp, nullable=True),
     Column("deleted_at", Timestamp, nullable=True),  # soft delete, as gorm did
     Column("note", String(NOTE_COLUMN_LENGTH), nullable=True),
+    # The client's Idempotency-Key: NULL for writes without one (the Go frontend's).
+    Column("idempotency_key", String(IDEMPOTENCY_KEY_LENGTH), nullable=True),
 )

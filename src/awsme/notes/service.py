@@ -10,27 +10,70 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 
 from sqlalchemy import URL
 
 from awsme.notes.database import create_engine, describe
 from awsme.notes.recent import RecentNotes
 from awsme.notes.schema import HEAD_REVISION
-from awsme.notes.store import Note, NoteStore, NotesUnavailable, describe_error
+from awsme.notes.store import SCHEMA, Note, NoteStore, NotesUnavailable, classify_error
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 5.0  # a database back from an outage is used within seconds
 
 
+class DatabaseState:
+    """Whether the database answers, told in the log once per change: a WARNING
+    when it is lost (and again only if the kind of problem changes, e.g. back but
+    without its schema), an INFO when it is back, with how long it was gone.
+    Every query reports here, so a request never logs on its own."""
+
+    def __init__(self, where: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.where = where
+        self._clock = clock
+        self.up: bool | None = None  # None: not known yet
+        self.kind: str | None = None
+        self.since = clock()
+
+    def report(self, problem: NotesUnavailable | None) -> None:
+        if problem is None:
+            if self.up is not True:
+                if self.up is None:
+                    log.info("notes database ready: %s", self.where)
+                else:
+                    down = self._clock() - self.since
+                    log.info("notes database back after %.1fs: %s", down, self.where)
+                self.up, self.kind = True, None
+            return
+        if self.up is not False:
+            self.since = self._clock()
+            what = "lost" if self.up else "not usable"
+            log.warning("notes database %s: %s (%s)", what, problem, self.where)
+        elif problem.kind != self.kind:
+            log.warning("notes database still not usable: %s (%s)", problem, self.where)
+        self.up, self.kind = False, problem.kind
+
+
 class NotesService:
     def __init__(
-        self, url: URL, *, run_migrations: bool, timeout: float, cache_seconds: float = 0.5
+        self,
+        url: URL,
+        *,
+        run_migrations: bool,
+        timeout: float,
+        cache_seconds: float = 0.0,
+        from_url: bool = True,
     ) -> None:
         self.url = url
         self.run_migrations = run_migrations
         self.engine = create_engine(url)
-        self.store = NoteStore(self.engine, timeout=timeout)
+        self.from_url = from_url
+        self.store = NoteStore(self.engine, timeout=timeout, from_url=from_url)
+        self.state = DatabaseState(describe(url))
+        self.store.on_outcome = self.state.report
         self.recent = RecentNotes(self.store, cache_seconds)
         self.ready = False
         self.problem: str | None = "connecting to the database"
@@ -45,12 +88,11 @@ class NotesService:
             try:
                 await self._connect_once()
             except NotesUnavailable as error:
-                self._not_ready(str(error))
+                self._not_ready(error)
             except Exception as error:  # a migration failure: keep serving, keep trying
-                self._not_ready(describe_error(error))
+                self._not_ready(classify_error(error, from_url=self.from_url))
             else:
                 self.ready, self.problem = True, None
-                log.info("notes database ready: %s", describe(self.url))
                 return
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
@@ -63,15 +105,17 @@ class NotesService:
         revision = await self.store.schema_revision()
         head = HEAD_REVISION
         if revision != head:
-            raise NotesUnavailable(
-                f"the database schema is at revision {revision or 'none'}, not {head}: "
-                "run app -run-migrations (or add -run-migrations to this backend)"
+            problem = NotesUnavailable(
+                f"schema missing: run -run-migrations (the database is at revision "
+                f"{revision or 'none'}, this backend needs {head})",
+                SCHEMA,
             )
+            raise problem
+        self.state.report(None)
 
-    def _not_ready(self, problem: str) -> None:
-        if problem != self.problem:
-            log.warning("notes database not ready: %s (%s)", problem, describe(self.url))
-        self.problem = problem
+    def _not_ready(self, problem: NotesUnavailable) -> None:
+        self.state.report(problem)  # logs once, not at every retry
+        self.problem = str(problem)
 
     async def health(self) -> str | None:
         """None when the database answers, else why not (for /healthz and /readyz)."""

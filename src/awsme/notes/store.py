@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,14 +12,31 @@ from typing import Any
 
 import pymysql
 from sqlalchemy import Select, func, insert, inspect, select, text, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from awsme.notes.schema import notes
 
+UNAVAILABLE, CONFIGURATION, SCHEMA = "unavailable", "configuration", "schema"
+
 
 class NotesUnavailable(Exception):
-    """The database cannot answer; the message says why, without secrets."""
+    """The database cannot answer; the message says why, without secrets.
+
+    `kind` says what to do about it: wait (unavailable), fix a flag
+    (configuration) or run the migrations (schema)."""
+
+    def __init__(self, message: str, kind: str = UNAVAILABLE) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+# What add_once did with an idempotency key.
+STORED, REPLAYED, DELETED = "stored", "replayed", "deleted"
+
+
+class _KeyTaken(Exception):
+    """Another write stored the same idempotency key first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +55,63 @@ def _utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
-def describe_error(error: BaseException) -> str:
+# What the servers answer when the schema is not there (or not all there).
+MYSQL_SCHEMA_ERRORS = frozenset({1049, 1146, 1054})  # unknown database, table, column
+MYSQL_LOGIN_ERRORS = frozenset({1044, 1045, 1698})  # access denied
+POSTGRES_SCHEMA_STATES = frozenset({"3D000", "42P01", "42703"})
+POSTGRES_LOGIN_STATES = frozenset({"28000", "28P01"})
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return chain
+
+
+def classify_error(error: BaseException, *, from_url: bool = False) -> NotesUnavailable:
+    """What went wrong, in words that say what to do; `from_url` when the
+    connection came from -db-url rather than the -db-* flags."""
     if isinstance(error, TimeoutError):
-        return "the database did not answer in time"
+        return NotesUnavailable("the database is unavailable: it did not answer in time")
+    chain = _causes(error)
     orig = getattr(error, "orig", None) or error
     if isinstance(orig, pymysql.err.MySQLError) and len(orig.args) == 2:
-        reason = f"MySQL error {orig.args[0]}: {orig.args[1]}"  # PyMySQL: (code, message)
+        code: object = orig.args[0]
+        reason = f"MySQL error {code}: {orig.args[1]}"  # PyMySQL: (code, message)
     elif isinstance(orig, OSError) and orig.strerror:
-        reason = orig.strerror
+        code, reason = None, orig.strerror
     else:
-        reason = (str(orig) or type(orig).__name__).splitlines()[0]
-    return f"the database is unavailable: {reason}"
+        code, reason = None, (str(orig) or type(orig).__name__).splitlines()[0]
+    states = {getattr(cause, "sqlstate", None) for cause in chain}
+    text = reason.lower()
+    if (
+        code in MYSQL_SCHEMA_ERRORS
+        or states & POSTGRES_SCHEMA_STATES
+        or text.startswith(("no such table", "no such column"))
+    ):
+        return NotesUnavailable(f"schema missing: run -run-migrations ({reason})", SCHEMA)
+    if code in MYSQL_LOGIN_ERRORS or states & POSTGRES_LOGIN_STATES:
+        check = "the user and password in -db-url" if from_url else "-db-user and -db-password"
+        return NotesUnavailable(
+            f"configuration error: the database refused the login ({reason}): check {check}",
+            CONFIGURATION,
+        )
+    unresolved = next((c for c in chain if isinstance(c, socket.gaierror)), None)
+    if unresolved is not None:
+        check = "the host in -db-url" if from_url else "-db-host"
+        return NotesUnavailable(
+            "configuration error: the database host name does not resolve "
+            f"({unresolved.strerror or unresolved}): check {check}",
+            CONFIGURATION,
+        )
+    return NotesUnavailable(f"the database is unavailable: {reason}")
+
+
+def describe_error(error: BaseException) -> str:
+    return str(classify_error(error))
 
 
 LIVE = notes.c.deleted_at.is_(None)
@@ -70,14 +134,19 @@ def newest_live(*columns: Any) -> Select[Any]:
 
 
 class NoteStore:
-    def __init__(self, engine: AsyncEngine, *, timeout: float = 3.0) -> None:
+    def __init__(self, engine: AsyncEngine, *, timeout: float = 3.0, from_url: bool = True) -> None:
         self.engine = engine
         self.timeout = timeout
+        self.from_url = from_url  # which flags a configuration error names
         self.on_error: Callable[[], None] = lambda: None  # the app's metrics count failures
+        # Told after each use of the database: None when it answered, else why not.
+        self.on_outcome: Callable[[NotesUnavailable | None], None] = lambda problem: None
         self.on_change: list[Callable[[], None]] = []  # told after each committed write
 
     @asynccontextmanager
-    async def _connection(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def _connection(
+        self, *, write: bool = False, report: bool = True
+    ) -> AsyncIterator[AsyncConnection]:
         """A connection that gives up after `timeout` and turns every database
         failure into NotesUnavailable; a write commits before the block returns."""
         try:
@@ -85,13 +154,23 @@ class NoteStore:
                 context = self.engine.begin() if write else self.engine.connect()
                 async with context as connection:
                     yield connection
+        except IntegrityError:
+            if report:
+                self.on_outcome(None)  # the database answered: the key was taken
+            raise _KeyTaken() from None
         except (SQLAlchemyError, OSError, TimeoutError) as error:
             self.on_error()
-            raise NotesUnavailable(describe_error(error)) from None
+            problem = classify_error(error, from_url=self.from_url)
+            if report:
+                self.on_outcome(problem)
+            raise problem from None
+        if report:
+            self.on_outcome(None)
 
     async def schema_revision(self) -> str | None:
-        """The revision Alembic recorded, or None for a database it never migrated."""
-        async with self._connection() as connection:
+        """The revision Alembic recorded, or None for a database it never migrated.
+        Reports no outcome: the caller decides whether that revision is usable."""
+        async with self._connection(report=False) as connection:
             tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
             if "alembic_version" not in tables:
                 return None
@@ -99,21 +178,53 @@ class NoteStore:
         return str(revision) if revision is not None else None
 
     async def ping(self) -> None:
+        """Reads the table itself: a database that answers without the schema
+        (dropped, or never migrated) is not one the notes can use."""
         async with self._connection() as connection:
-            await connection.scalar(select(1))
+            await connection.execute(select(notes.c.id, notes.c.idempotency_key).limit(1))
 
     async def add(self, text: str) -> Note:
+        note, _ = await self.add_once(text, None)
+        return note
+
+    async def add_once(self, text: str, key: str | None) -> tuple[Note, str]:
+        """Store a note, once per idempotency key. Returns the note and STORED (now),
+        REPLAYED (a repeat, concurrent or not: the note the key first stored) or
+        DELETED (the key's note has been deleted since: nothing stored again, so
+        that a late retry never brings a deleted note back)."""
+        if key is not None and (first := await self.by_key(key)) is not None:
+            return first
         now = _utc_now()
-        async with self._connection(write=True) as connection:
-            result = await connection.execute(
-                insert(notes).values(note=text, created_at=now, updated_at=now)
-            )
-            key = result.inserted_primary_key
-        if not key or key[0] is None:
+        try:
+            async with self._connection(write=True) as connection:
+                result = await connection.execute(
+                    insert(notes).values(
+                        note=text, created_at=now, updated_at=now, idempotency_key=key
+                    )
+                )
+                new_id = result.inserted_primary_key
+        except _KeyTaken:
+            # A concurrent repeat won the unique index between our look and our insert.
+            if key is None or (first := await self.by_key(key)) is None:
+                raise NotesUnavailable("the database refused the note") from None
+            return first
+        if not new_id or new_id[0] is None:
             raise NotesUnavailable("the database did not return the new note's id")
         # The transaction has committed here: only now is the note acknowledged.
         self._changed()
-        return Note(id=int(key[0]), text=text, created_at=now)
+        return Note(id=int(new_id[0]), text=text, created_at=now), STORED
+
+    async def by_key(self, key: str) -> tuple[Note, str] | None:
+        """The note an idempotency key stored, and REPLAYED or DELETED."""
+        query = select(notes.c.id, notes.c.note, notes.c.created_at, notes.c.deleted_at).where(
+            notes.c.idempotency_key == key
+        )
+        async with self._connection() as connection:
+            row = (await connection.execute(query)).first()
+        if row is None:
+            return None
+        note = Note(id=row.id, text=row.note or "", created_at=row.created_at)
+        return note, DELETED if row.deleted_at is not None else REPLAYED
 
     async def recent(self, limit: int) -> list[Note]:
         """The newest `limit` live notes, oldest first (the Go app's `Notes` order)."""
