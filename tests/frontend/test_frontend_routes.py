@@ -17,7 +17,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from awsme.backend.app import create_backend_app
@@ -665,3 +665,75 @@ def test_an_add_without_an_answer_is_not_confirmed(frontend_for: Any) -> None:
     never_sent = httpx.post(refused + "/add-note", json={"Note": "x"})
     assert never_sent.status_code == 503 and "no backend is listening at" in never_sent.text
     assert "retrying is safe" not in never_sent.text
+
+
+# ---- cross-site writes and forwarded chains ----
+
+CROSS_SITE = [
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},
+    {"Origin": "https://evil.example"},
+    {"Origin": "null"},
+]
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE, ids=lambda h: next(iter(h.values())))
+def test_cross_site_writes_are_refused(
+    headers: dict[str, str], real_backend: str, frontend_for: Any
+) -> None:
+    url = frontend_for(real_backend)
+    kept = httpx.post(url + "/add-note", json={"Note": "mine"})
+    assert kept.status_code == 200
+    (note_id,) = [n["id"] for n in httpx.get(url + "/api/card").json()["notes"]["items"]]
+    attempts = [
+        httpx.post(url + "/add-note", data={"note": "forged"}, headers=headers),
+        httpx.post(url + "/add-note", json={"Note": "forged"}, headers=headers),
+        httpx.post(url + f"/notes/{note_id}/delete", headers=headers),
+        httpx.delete(url + f"/api/notes/{note_id}", headers=headers),
+    ]
+    for answer in attempts:
+        assert answer.status_code == 403 and answer.text.startswith("Error: refused: ")
+        assert "x-request-id" in answer.headers and "content-security-policy" in answer.headers
+    notes = httpx.get(url + "/api/card").json()["notes"]["items"]
+    assert [n["text"] for n in notes] == ["mine"], "nothing stored, nothing deleted"
+
+
+def test_same_origin_and_headerless_writes_pass(real_backend: str, frontend_for: Any) -> None:
+    url = frontend_for(real_backend)
+    for headers in (
+        {"Sec-Fetch-Site": "same-origin", "Origin": url},
+        {"Sec-Fetch-Site": "none"},
+        {"Origin": url},
+        {},  # curl, scripts, the Go frontend: no browser, no forgery
+    ):
+        answer = httpx.post(url + "/add-note", json={"Note": f"ok {headers}"}, headers=headers)
+        assert answer.status_code == 200, headers
+
+
+def test_the_forwarded_chain_is_bounded(frontend_for: Any) -> None:
+    backend = RecordingCardBackend()
+    with serve(backend.app()) as server:
+        url = frontend_for(server.url)
+        hops = ", ".join(f"10.0.0.{i}" for i in range(50))
+        long_hop = "x" * 10_000  # under the header cap, far over any address
+        for chain in (hops, f"{long_hop}, 192.0.2.1"):
+            answer = httpx.get(url + "/", headers={"X-Forwarded-For": chain}, timeout=30)
+            assert answer.status_code == 200
+    first, second = (seen["x-forwarded-for"] for seen in backend.seen)
+    assert first.split(", ") == [f"10.0.0.{i}" for i in range(42, 50)] + ["127.0.0.1"]
+    assert second == "192.0.2.1, 127.0.0.1"
+
+
+class RecordingCardBackend:
+    """A Go-like backend that records the headers of each GET /."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, str]] = []
+        self.document = json.loads((GO_SAMPLES / "backend-root.json").read_text())
+
+    def app(self) -> Starlette:
+        async def root(request: Request) -> Response:
+            self.seen.append(dict(request.headers))
+            return JSONResponse(self.document)
+
+        return Starlette(routes=[Route("/", root)])

@@ -16,6 +16,7 @@ from awsme.frontend import notes, pages
 from awsme.frontend.backend_client import BackendClient
 from awsme.frontend.card import NoteView
 from awsme.frontend.openapi_doc import CARD_RESPONSES, DOCUMENTED
+from awsme.frontend.same_origin import SameOriginWrites
 from awsme.methods import install_allow_header
 from awsme.openapi import install_openapi
 from awsme.ops.install import install_operations
@@ -73,6 +74,8 @@ def create_frontend_app(
         openapi_url=prefix + "/openapi.json",
     )
     app.state.frontend = state
+    # Innermost of the middlewares: a refusal still gets the request id and headers.
+    app.add_middleware(SameOriginWrites)
     # Probes and metrics answer at the root, where kubelets and scrapers look, and
     # under the prefix too, for an ingress that forwards only that path.
     observed = install_operations(

@@ -45,14 +45,27 @@ class BackendAnswer:
     content_type: str
 
 
+# What the frontend passes on of an incoming X-Forwarded-For: the hops nearest to it,
+# each no longer than an address, so a client cannot make every card it asks for
+# (the backend shows the chain) carry megabytes.
+FORWARDED_HOPS = 8
+FORWARDED_HOP_MAX = 64
+
+
+def forwarded_chain(value: str) -> list[str]:
+    hops = [hop.strip() for hop in value.split(",")]
+    hops = [hop for hop in hops if hop and len(hop) <= FORWARDED_HOP_MAX]
+    return hops[-FORWARDED_HOPS:]
+
+
 def forwarded_headers(request: Request) -> dict[str, str]:
     """What the backend should know about the browser's request, and nothing more:
     no cookies, no Authorization. The request id is the one RequestObserver gave
     this request, so one id follows it from browser to backend and back."""
     client = request.client.host if request.client else ""
-    chain = request.headers.get("X-Forwarded-For", "")
+    chain = [*forwarded_chain(request.headers.get("X-Forwarded-For", "")), client]
     headers = {
-        "X-Forwarded-For": f"{chain}, {client}" if chain else client,
+        "X-Forwarded-For": ", ".join(chain),
         "X-Forwarded-Proto": request.url.scheme,
         "X-Forwarded-Host": request.headers.get("host", ""),
         REQUEST_ID: request.state.request_id,
