@@ -52,11 +52,19 @@ def _back_to_card(request: Request) -> Response:
     return RedirectResponse(prefix + "/?fresh=1", status_code=303)
 
 
-def _message_page(request: Request, status: int, title: str, message: str) -> Response:
+def _message_page(
+    request: Request, status: int, title: str, message: str, retry: dict[str, str] | None = None
+) -> Response:
     return templates.TemplateResponse(
         request,
         "message.html",
-        {**page_context(request), "status": status, "title": title, "message": message},
+        {
+            **page_context(request),
+            "status": status,
+            "title": title,
+            "message": message,
+            "retry": retry,
+        },
         status_code=status,
     )
 
@@ -72,6 +80,7 @@ def _unconfirmed(error: BackendUnavailable) -> tuple[str, str]:
 async def add_note(request: Request) -> Response:
     state = request.app.state.frontend
     form = _is_form(request)
+    note_text = ""
     try:
         # The page's key when it sends one (so that its retries count once), else
         # one per request: the backend stores a note once per key.
@@ -86,7 +95,8 @@ async def add_note(request: Request) -> Response:
             fields = parse_qs(body.decode("ascii"), encoding="utf-8", errors="strict")
         except UnicodeError:
             return _message_page(request, 400, "Note not added", "the form is not valid UTF-8")
-        body = orjson.dumps({"Note": fields.get("note", [""])[0]})
+        note_text = fields.get("note", [""])[0]
+        body = orjson.dumps({"Note": note_text})
         if field := fields.get("idempotency_key"):
             try:
                 from_form = check_idempotency_key(field[0])  # checked even if unused
@@ -100,7 +110,8 @@ async def add_note(request: Request) -> Response:
     except BackendUnavailable as error:
         title, reason = _unconfirmed(error)
         if form:
-            return _message_page(request, 503, title, reason)
+            retry = {"note": note_text, "key": key} if error.may_have_arrived else None
+            return _message_page(request, 503, title, reason, retry)
         return Response(
             f"Error: {reason}\n",
             503,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+import uuid
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
@@ -23,6 +24,7 @@ router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.auto_reload = False  # packaged templates never change: no stat() per render
 templates.env.globals["ago"] = ago
+templates.env.globals["new_idempotency_key"] = lambda: uuid.uuid4().hex
 
 NO_STORE = {"Cache-Control": "no-store"}
 HEADER_SAFE = re.compile(r"[\x21-\x7e]{1,253}")  # visible ASCII: a pod or host name

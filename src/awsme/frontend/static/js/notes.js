@@ -17,6 +17,23 @@ function reason(body, response) {
   return text || response.statusText || "refused";
 }
 
+// An add that was sent but not confirmed (the frontend answered 503 "not confirmed",
+// or the answer never came) keeps its Idempotency-Key: sending the same text again is
+// the same add, which the backend stores at most once. A confirmed or refused add, or
+// other text, gets a new key.
+let pending = null; // { text, key }
+
+function newKey() {
+  // crypto.randomUUID needs a secure context; a workshop's plain-HTTP ALB is not one.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function keyFor(text) {
+  if (!pending || pending.text !== text) pending = { text, key: newKey() };
+  return pending.key;
+}
+
 export function setupNotes({ prefix, card, form, input, message, refresh }) {
   function say(text, kind) {
     message.textContent = text;
@@ -34,10 +51,15 @@ export function setupNotes({ prefix, card, form, input, message, refresh }) {
     try {
       const response = await fetch(`${prefix}/add-note`, {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "text/plain, application/json" },
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "text/plain, application/json",
+          "Idempotency-Key": keyFor(input.value),
+        },
         body: JSON.stringify({ Note: input.value }),
       });
       const answer = await response.text();
+      if (response.status < 500) pending = null; // a definite answer: stored or refused
       if (response.ok) {
         input.value = "";
         say("Note added.", "ok");
