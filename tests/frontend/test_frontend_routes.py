@@ -737,3 +737,25 @@ class RecordingCardBackend:
             return JSONResponse(self.document)
 
         return Starlette(routes=[Route("/", root)])
+
+
+def test_an_imdsv1_fallback_is_a_notice_on_the_card(
+    simulator: Any, tmp_path: Path, frontend_for: Any
+) -> None:
+    from tests.metadata.test_ec2 import refusing_token_requests
+
+    with serve(refusing_token_requests(simulator.app, 405)) as imds:
+        settings = Settings(
+            mode="backend",
+            metadata="ec2",
+            metadata_endpoint=imds.url,
+            db_url=f"sqlite:///{tmp_path}/n.db",
+        )
+        with serve(create_backend_app(settings, {})) as backend:
+            wait_ready(backend.url)
+            card = httpx.get(frontend_for(backend.url) + "/card").text
+            info = httpx.get(backend.url + "/").json()
+    assert info["Id"] == "i-0123456789abcdef0" and info["Error"] == ""
+    notices = re.findall(r'data-alert="notice".*?<p>(.*?)</p>', card, re.DOTALL)
+    assert notices == ["IMDS v1 (token refused: 405)"]
+    assert 'class="status-line is-ok"' in card, "not a warning: the metadata is fine"

@@ -179,7 +179,9 @@ def card_from_backend(info: dict[str, Any]) -> Card:
         legacy=legacy,
         metadata_source=source,
         notes=_notes(info),
-        notices=_notices(events) + [f"Chaos on the backend: {line}" for line in _chaos(info)],
+        notices=_notices(events)
+        + _metadata_notice(instance)
+        + [f"Chaos on the backend: {line}" for line in _chaos(info)],
         replica=ReplicaView(key=key, version=_text(info.get("Version")), label=replica_label(key)),
         backend_error=_text(info.get("Error")),
     )
@@ -257,6 +259,13 @@ def _notices(events: dict[str, Any]) -> list[str]:
                 f"from {event.get('not_before') or '?'}"
             )
     return notices
+
+
+def _metadata_notice(instance: Any) -> list[str]:
+    """The metadata is fine but something is worth saying: "IMDS v1 (token refused: 405)"
+    (a notice, not the backend's Error)."""
+    notice = _text(_dig(instance, "metadata", "notice"))
+    return [notice] if notice else []
 
 
 def unavailable_card(problem: str) -> Card:
