@@ -759,3 +759,33 @@ def test_an_imdsv1_fallback_is_a_notice_on_the_card(
     notices = re.findall(r'data-alert="notice".*?<p>(.*?)</p>', card, re.DOTALL)
     assert notices == ["IMDS v1 (token refused: 405)"]
     assert 'class="status-line is-ok"' in card, "not a warning: the metadata is fine"
+
+
+def test_the_card_of_an_ecs_task(tmp_path: Path, frontend_for: Any) -> None:
+    """-metadata=auto finds ECS_CONTAINER_METADATA_URI_V4 (a fake agent on loopback): the
+    card shows the cluster, the task, its definition, the launch type and the zone."""
+    from tests.metadata.test_ecs import FakeEcs
+
+    agent = FakeEcs()
+    with serve(agent.app) as fake:
+        environ = {"ECS_CONTAINER_METADATA_URI_V4": f"{fake.url}/v4/cd189a933e58-2495160603"}
+        settings = Settings(
+            mode="backend", db_url=f"sqlite:///{tmp_path}/n.db", dmi_dir=str(tmp_path)
+        )
+        assert settings.metadata == "auto"
+        with serve(create_backend_app(settings, environ)) as backend:
+            wait_ready(backend.url)
+            card = httpx.get(frontend_for(backend.url) + "/card").text
+    assert agent.paths, "the card's values came from the agent"
+    rows = dict(re.findall(r'<dd data-row="(\w+)"[^>]*>(.*?)</dd>', card, re.DOTALL))
+    task = "arn:aws:ecs:us-west-2:111122223333:task/default/cd189a933e5849daa93386466019ab50"
+    assert {
+        key: " ".join(value.split()) for key, value in rows.items() if key.startswith("ecs_")
+    } == {
+        "ecs_cluster": "default",
+        "ecs_task": task.rsplit("/", 1)[1],
+        "ecs_task_arn": task,
+        "ecs_definition": "curltest:2",
+        "ecs_launch_type": "FARGATE",
+    }
+    assert " ".join(rows["zone"].split()) == "us-west-2a"

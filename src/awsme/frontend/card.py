@@ -141,12 +141,19 @@ def card_from_backend(info: dict[str, Any]) -> Card:
     else:
         who = []
     source = _text(_dig(instance, "metadata", "source"))
+    ecs = _dict(instance.get("ecs"))
     facts = [
         *who,
         Row("zone", "Zone", _text(info.get("Zone"))),
         Row("zone_id", "AZ ID", _text(_dig(instance, "placement", "zone_id"))),
-        Row("id", "Instance", _text(info.get("Id"))),
-        Row("instance_type", "Type", _text(_dig(instance, "instance", "type"))),
+        *(
+            _ecs_rows(ecs)
+            if ecs
+            else [
+                Row("id", "Instance", _text(info.get("Id"))),
+                Row("instance_type", "Type", _text(_dig(instance, "instance", "type"))),
+            ]
+        ),
     ]
     more_rows = [
         Row("name", "Name", _text(info.get("Name"))),
@@ -164,6 +171,7 @@ def card_from_backend(info: dict[str, Any]) -> Card:
         Row("metadata_source", "Metadata from", source),
         Row("memory_limit", "Memory limit", _bytes(container.get("memory_limit_bytes"))),
         Row("cpu_limit", "CPU limit", _text(container.get("cpu_limit_cores"))),
+        Row("ecs_task_arn", "Task ARN", _text(ecs.get("task_arn"))),
         Row("served_by", "Served by", _served_by(instance)),
         Row("client_ip", "Request from", _text(info.get("ClientIP"))),
     ]
@@ -259,6 +267,21 @@ def _notices(events: dict[str, Any]) -> list[str]:
                 f"from {event.get('not_before') or '?'}"
             )
     return notices
+
+
+def _ecs_rows(ecs: dict[str, Any]) -> list[Row]:
+    """On ECS the task is what a replica is: its cluster, task, definition and launch type
+    (Fargate has no instance to show)."""
+    family, revision = _text(ecs.get("family")), _text(ecs.get("revision"))
+    definition = f"{family}:{revision}" if family and revision else family
+    arn = _text(ecs.get("task_arn"))
+    return [
+        Row("ecs_cluster", "Cluster", _text(ecs.get("cluster"))),
+        # The task's id (the ARN's end): the whole ARN is four lines on a projector.
+        Row("ecs_task", "Task", arn.rsplit("/", 1)[-1] if arn else None),
+        Row("ecs_definition", "Task definition", definition),
+        Row("ecs_launch_type", "Launch type", _text(ecs.get("launch_type"))),
+    ]
 
 
 def _metadata_notice(instance: Any) -> list[str]:
