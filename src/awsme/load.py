@@ -75,26 +75,31 @@ def replica_of(headers: Any) -> str:
     return f"{served_by} -> {backend}" if backend else served_by
 
 
-async def generate(
-    url: str,
-    *,
-    connections: int,
-    rate: float,
-    duration: float,
-    fresh_connections: bool,
-    request_timeout: float,
-    tally: Tally,
-) -> None:
-    """Send requests until `duration` has passed; every outcome goes to `tally`."""
-    connector = aiohttp.TCPConnector(limit=connections, force_close=fresh_connections)
-    client_timeout = aiohttp.ClientTimeout(total=request_timeout, connect=min(request_timeout, 3.0))
-    deadline = tally.started + duration
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to send: the -url, -c, -rate, -duration, -fresh-connections and
+    -load-timeout flags."""
+
+    url: str
+    connections: int
+    rate: float  # requests per second in all; 0: as fast as the connections go
+    duration: float
+    fresh_connections: bool
+    request_timeout: float
+
+
+async def generate(plan: Plan, tally: Tally) -> None:
+    """Send requests until the plan's duration has passed; every outcome goes to `tally`."""
+    connector = aiohttp.TCPConnector(limit=plan.connections, force_close=plan.fresh_connections)
+    timeout = plan.request_timeout
+    client_timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 3.0))
+    deadline = tally.started + plan.duration
     sent = 0
 
     def next_slot() -> float | None:
         """When the next request may leave (None: the time is up)."""
         nonlocal sent
-        slot = tally.started + sent / rate if rate > 0 else time.monotonic()
+        slot = tally.started + sent / plan.rate if plan.rate > 0 else time.monotonic()
         sent += 1
         return slot if slot < deadline else None
 
@@ -108,7 +113,7 @@ async def generate(
                     await asyncio.sleep(wait)
                 began = time.monotonic()
                 try:
-                    async with session.get(url, allow_redirects=False) as response:
+                    async with session.get(plan.url, allow_redirects=False) as response:
                         await response.read()
                         replica, status = replica_of(response.headers), str(response.status)
                 except TimeoutError:
@@ -117,7 +122,7 @@ async def generate(
                     replica, status = "(no answer)", _error_name(error)
                 tally.record(replica, status, time.monotonic() - began)
 
-        await asyncio.gather(*(worker() for _ in range(connections)))
+        await asyncio.gather(*(worker() for _ in range(plan.connections)))
 
 
 def _error_name(error: aiohttp.ClientError) -> str:
@@ -147,22 +152,10 @@ def table(tally: Tally, elapsed: float) -> str:
 
 
 async def run_load(
-    url: str,
-    *,
-    connections: int,
-    rate: float,
-    duration: float,
-    fresh_connections: bool,
-    request_timeout: float,
-    every: float = 1.0,
-    on_tick: Callable[[Tally, float], None] | None = None,
+    plan: Plan, every: float = 1.0, on_tick: Callable[[Tally, float], None] | None = None
 ) -> Tally:
     tally = Tally()
-    work = asyncio.create_task(
-        generate(url, connections=connections, rate=rate, duration=duration,
-                 fresh_connections=fresh_connections, request_timeout=request_timeout,
-                 tally=tally)
-    )  # fmt: skip
+    work = asyncio.create_task(generate(plan, tally))
     while not work.done():
         await asyncio.wait({work}, timeout=every)
         if on_tick is not None and not work.done():
@@ -171,18 +164,7 @@ async def run_load(
     return tally
 
 
-def main(
-    url: str,
-    *,
-    connections: int,
-    rate: float,
-    duration: float,
-    fresh_connections: bool,
-    request_timeout: float,
-    as_json: bool,
-    out: TextIO = sys.stdout,
-    live: TextIO = sys.stderr,
-) -> int:
+def main(plan: Plan, *, as_json: bool, out: TextIO = sys.stdout, live: TextIO = sys.stderr) -> int:
     """Run, drawing the live table on `live`; the summary goes to `out`. Exit 0 when
     at least one request was answered with a status below 500."""
     redraw = live.isatty()
@@ -197,11 +179,7 @@ def main(
         live.flush()
         drawn = text.count("\n") + 1
 
-    tally = asyncio.run(
-        run_load(url, connections=connections, rate=rate, duration=duration,
-                 fresh_connections=fresh_connections, request_timeout=request_timeout,
-                 on_tick=tick)
-    )  # fmt: skip
+    tally = asyncio.run(run_load(plan, on_tick=tick))
     elapsed = time.monotonic() - tally.started
     if as_json:
         out.write(json.dumps(tally.summary(elapsed), indent=2) + "\n")

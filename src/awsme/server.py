@@ -203,15 +203,15 @@ def run_load(settings: Settings) -> int:
         return 2
     from awsme import load
 
-    return load.main(
-        settings.url,
+    plan = load.Plan(
+        url=settings.url,
         connections=settings.connections,
         rate=settings.rate,
         duration=settings.duration,
         fresh_connections=settings.fresh_connections,
         request_timeout=settings.load_timeout,
-        as_json=settings.json_summary,
     )
+    return load.main(plan, as_json=settings.json_summary)
 
 
 def migrate_only(settings: Settings) -> int:
