@@ -13,6 +13,7 @@ import yaml
 
 from awsme.cli import parse_settings
 from tests.deploy.test_kubernetes import KUBERNETES_VERSION, ROOT
+from tests.deploy.test_network_policies import DNS, can_reach, pods
 
 
 def test_load_job_component(tmp_path: Path) -> None:
@@ -48,3 +49,11 @@ def test_load_job_component(tmp_path: Path) -> None:
     ]
     (port,) = frontend["spec"]["ports"]
     assert settings.url == f"http://frontend{'' if port['port'] == 80 else ':' + str(port['port'])}"
+    # Allowed through the namespace's default deny: to the frontend and DNS, no further.
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    found = pods(docs)
+    load, frontend_pod, backend = found["load"], found["frontend"], found["backend"]
+    assert can_reach(policies, load, frontend_pod, 8080)
+    assert can_reach(policies, load, DNS, 53, "UDP")
+    assert not can_reach(policies, load, backend, 8081)
+    assert not can_reach(policies, load, found["database"], 3306)

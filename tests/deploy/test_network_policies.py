@@ -41,7 +41,7 @@ def pods(docs: list[dict[str, Any]]) -> dict[str, Peer]:
     """component -> the labels its pods carry."""
     found = {}
     for doc in docs:
-        if doc["kind"] in ("Deployment", "StatefulSet"):
+        if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
             labels = doc["spec"]["template"]["metadata"]["labels"]
             found[labels["app.kubernetes.io/component"]] = Peer(
                 tuple(sorted(labels.items())), NAMESPACE
