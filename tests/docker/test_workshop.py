@@ -175,6 +175,14 @@ def test_docker_run_walkthrough(
     walk.run("docker run --rm --name frontend --network host")
     wait_for("http://127.0.0.1:8091/healthz")
     wait_for("http://127.0.0.1:8090/", contains="kept-on-the-volume")
+    listening = subprocess.run(["ss", "-Htln"], capture_output=True, text=True).stdout
+    for port in HOST_PORTS:  # on the host's network, but on loopback only
+        bound = [
+            line.split()[3]
+            for line in listening.splitlines()
+            if line.split()[3].endswith(f":{port}")
+        ]
+        assert bound and all(address.startswith("127.0.0.1:") for address in bound), bound
     walk.run("docker stop frontend backend db")
     walk.run("docker network rm awsme")
     walk.done()
