@@ -355,6 +355,11 @@ def test_odd_backend_json_is_shown_not_crashed_on(frontend_for: Any, instance: A
         url = frontend_for(backend.url)
         assert httpx.get(url + "/").status_code == 200
         assert httpx.get(url + "/api/card").json()["ok"] is True
+        # Dates at the ends of the calendar: no time shown, no 500.
+        for when in ("9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00", "not a date"):
+            document["NoteItems"] = [{"id": 1, "text": "edge", "created_at": when}]
+            for path in ("/", "/card", "/api/card"):
+                assert httpx.get(url + path).status_code == 200, (when, path)
 
 
 # ---- the card drawn once, on the server ----

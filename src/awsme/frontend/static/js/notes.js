@@ -68,7 +68,8 @@ export function setupNotes({ prefix, card, form, input, message, refresh }) {
         say(`${response.status} — ${reason(answer, response)}`, "error");
       }
     } catch {
-      say("The frontend could not be reached: the note was not sent.", "error");
+      // The request may have gone out before the answer was lost: the key is kept.
+      say("No answer from the frontend: the note may have been saved. Sending the same text again is safe.", "error");
     } finally {
       if (button.isConnected) button.disabled = false;
       form.removeAttribute("aria-busy");
