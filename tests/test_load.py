@@ -4,11 +4,13 @@ table of replicas matches what each server counted in its own /metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +18,7 @@ import pytest
 from awsme.backend.app import create_backend_app
 from awsme.frontend.app import create_frontend_app
 from awsme.settings import Settings
-from tests.loopback import LoopbackServer, wait_ready
+from tests.loopback import LoopbackServer, serve, wait_ready
 from tests.processes import APP
 from tests.tcp_proxy import RoundRobinProxy
 
@@ -111,3 +113,32 @@ def test_every_answer_names_its_replica(backends: dict[str, LoopbackServer]) -> 
 def test_load_needs_a_url() -> None:
     result = subprocess.run([APP, "-mode=load"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "-url" in result.stderr
+
+
+def test_percentiles_are_within_a_percent() -> None:
+    from awsme.load import Latencies
+
+    samples = [i / 10_000 for i in range(1, 10_001)]  # 0.1 ms to 1 s, evenly
+    latencies = Latencies()
+    for sample in reversed(samples):
+        latencies.add(sample)
+    for p in (50, 95, 99, 100):
+        exact = samples[round(p / 100 * len(samples)) - 1]
+        estimate = latencies.percentile(p)
+        assert estimate is not None and exact <= estimate <= exact * 1.0101, (p, exact, estimate)
+    assert Latencies().percentile(50) is None
+
+
+def test_the_duration_holds_when_the_target_is_slower_than_the_rate() -> None:
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await asyncio.sleep(0.5)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with serve(slow) as server:
+        summary = run_load(f"-url={server.url}/", "-c", "1", "-rate=10", "-duration=1")
+    # At 0.5 s an answer one connection makes 2 or 3 requests in the second, not all 10.
+    assert summary["requests"] in (2, 3), summary
+    assert summary["seconds"] < 2, summary  # type: ignore[operator]
