@@ -25,7 +25,7 @@ from awsme.http_limits import ConnectionLimits, LimitedConfig
 from awsme.ops.group_state import GroupState, shared_by_workers
 from awsme.ops.logs import configure_logging as configure_log_output
 from awsme.ops.metrics import MULTIPROCESS_DIR
-from awsme.ops.shutdown import SIGNALS, exit_zero_after_graceful_shutdown
+from awsme.ops.shutdown import EXIT_FORCED, SIGNALS, exit_zero_after_graceful_shutdown
 from awsme.settings import SettingError, Settings
 
 log = logging.getLogger("awsme")
@@ -130,6 +130,15 @@ class _Workers(Multiprocess):
             signal.signal(sig, self._on_signal)
 
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
+        if self.group.draining:
+            # A second signal: stop now, as one process does (awsme.ops.shutdown);
+            # uvicorn's loop is already waiting on the workers and would not look.
+            log.warning("second %s: exiting at once", signal.Signals(sig).name)
+            for process in self.processes:
+                if process.pid is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(process.pid, signal.SIGKILL)
+            os._exit(EXIT_FORCED)
         self.group.start_draining()
         self.signal_queue.append(sig)
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.processes import APP, free_port, wait_until_ready
@@ -114,3 +115,23 @@ def test_a_worker_stopped_alone_leaves_the_group_ready(
         time.sleep(0.05)
     assert answers[-10:] == [200] * 10, answers
     both_serving(url)
+
+
+def test_a_second_signal_ends_the_group_at_once(
+    workers: tuple[subprocess.Popen[str], str],
+) -> None:
+    """-shutdown-delay=5 would keep the group serving 5 s; a second SIGTERM ends the
+    parent and its workers now, as it does a single process."""
+    process, url = workers
+    worker_pids = {served_by(url) for _ in range(20)}
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=4) == 1
+    assert time.monotonic() - started < 3
+    for pid in worker_pids:  # gone, or dead and waiting to be reaped by init
+        try:
+            assert psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            pass
