@@ -151,10 +151,47 @@ def test_unreadable_password_file_is_refused(tmp_path: Path) -> None:
     assert "cannot read -db-password-file" in result.stderr
 
 
-def test_the_head_revision_the_backend_expects_is_alembics() -> None:
-    from awsme.notes.schema import HEAD_REVISION
+def test_the_revisions_the_backend_knows_are_alembics() -> None:
+    from alembic.script import ScriptDirectory
+
+    from awsme.notes.schema import HEAD_REVISION, REVISIONS
 
     assert head_revision() == HEAD_REVISION
+    history = ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    assert tuple(reversed([script.revision for script in history])) == REVISIONS
+
+
+async def test_a_newer_release_s_database_is_used_and_left_alone(
+    database: ThrowawayDatabase,
+) -> None:
+    """After a rollback: the database is at a revision a newer release made (only ever
+    additions). This release's -run-migrations leaves it, and its backend uses it."""
+    url = database_url(Settings(db_url=database.url))
+    from awsme.notes.migrate import migrate
+    from awsme.notes.service import NotesService
+
+    assert await migrate(url) == head_revision()
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
+    finally:
+        await engine.dispose()
+    assert await migrate(url) == "0099", "nothing to do, and no error"
+    result = run_app("-run-migrations", f"-db-url={database.url}")
+    assert result.returncode == 0, result.stderr
+    service = NotesService(url, run_migrations=False, timeout=5)
+    try:
+        service.start()
+        for _ in range(100):
+            if service.ready:
+                break
+            await asyncio.sleep(0.05)
+        assert service.ready, service.problem
+        added = await service.usable_store().add("after a rollback")
+        assert [n.text for n in await service.newest(10)] == [added.text]
+    finally:
+        await service.aclose()
 
 
 def key_index(db: ThrowawayDatabase) -> list[tuple[str, bool]]:

@@ -21,6 +21,7 @@ from sqlalchemy import URL, Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from awsme.notes.database import create_database_if_missing, create_engine
+from awsme.notes.schema import is_newer_than_this_release
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 LOCK_NAME = "awsme_migrations"
@@ -49,6 +50,9 @@ async def migrate(url: URL) -> str | None:
     engine = create_engine(url, pool_size=1)
     try:
         async with engine.connect() as connection, _migration_lock(connection, url):
+            revision = await connection.run_sync(current_revision)
+            if is_newer_than_this_release(revision):
+                return revision  # a newer release's schema: nothing to do, nothing to undo
             await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
             await connection.commit()
             return await connection.run_sync(current_revision)

@@ -13,10 +13,19 @@ NOTE_COLUMN_LENGTH = 4000
 NoteId = Integer().with_variant(mysql.INTEGER(unsigned=True), "mysql")
 Timestamp = DateTime().with_variant(mysql.TIMESTAMP(), "mysql")
 
-# The newest migration's revision (notes/migrations/versions/). A running backend
-# compares the database against it without loading Alembic, which only
-# -run-migrations needs; a test checks that it is Alembic's head.
-HEAD_REVISION = "0002"
+# Every migration's revision, oldest first (notes/migrations/versions/), the last
+# being the newest. A running backend compares the database against them without
+# loading Alembic, which only -run-migrations needs; a test checks them against
+# Alembic's. Migrations only ever add (columns, indexes): a database at a revision
+# this release does not know is newer, and this release can use it, so that a
+# rollout can be rolled back.
+REVISIONS = ("0001", "0002")
+HEAD_REVISION = REVISIONS[-1]
+
+
+def is_newer_than_this_release(revision: str | None) -> bool:
+    return revision is not None and revision not in REVISIONS
+
 
 # Idempotency-Key: visible ASCII, at most this long (a UUID is 36).
 IDEMPOTENCY_KEY_LENGTH = 128

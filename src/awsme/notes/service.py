@@ -17,7 +17,7 @@ from sqlalchemy import URL
 
 from awsme.notes.database import create_engine, describe
 from awsme.notes.recent import RecentNotes
-from awsme.notes.schema import HEAD_REVISION
+from awsme.notes.schema import HEAD_REVISION, is_newer_than_this_release
 from awsme.notes.store import SCHEMA, Note, NoteStore, NotesUnavailable, classify_error
 
 log = logging.getLogger(__name__)
@@ -103,11 +103,14 @@ class NotesService:
 
             await migrate(self.url)
         revision = await self.store.schema_revision()
-        head = HEAD_REVISION
-        if revision != head:
+        if is_newer_than_this_release(revision):
+            # A newer release migrated it (a rollback, or a rollout half done): its
+            # migrations only added, so what this release reads and writes is there.
+            log.info("the database is at revision %s, newer than this release's", revision)
+        elif revision != HEAD_REVISION:
             problem = NotesUnavailable(
                 f"schema missing: run -run-migrations (the database is at revision "
-                f"{revision or 'none'}, this backend needs {head})",
+                f"{revision or 'none'}, this backend needs {HEAD_REVISION})",
                 SCHEMA,
             )
             raise problem
