@@ -3,10 +3,13 @@ the first SIGTERM, and the chaos switches hold whichever worker is asked."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,3 +117,26 @@ def test_a_worker_stopped_alone_leaves_the_group_ready(
         time.sleep(0.05)
     assert answers[-10:] == [200] * 10, answers
     both_serving(url)
+
+
+def test_new_connections_spread_evenly_over_the_workers(
+    workers: tuple[subprocess.Popen[str], str],
+) -> None:
+    _, url = workers
+    port = int(url.rsplit(":", 1)[1])
+    counts: Counter[int] = Counter()
+    for _ in range(4):
+        # 100 connections opened at once, as a burst of load opens them: workers
+        # sharing one socket take them in uneven batches.
+        connections = [
+            http.client.HTTPConnection("127.0.0.1", port, timeout=20) for _ in range(100)
+        ]
+        for connection in connections:
+            connection.connect()
+        for connection in connections:
+            connection.request("GET", "/api/v1/instance")
+        for connection in connections:
+            counts[json.loads(connection.getresponse().read())["served_by"]["pid"]] += 1
+            connection.close()
+    assert len(counts) == 2, counts
+    assert all(0.4 <= count / 400 <= 0.6 for count in counts.values()), counts
