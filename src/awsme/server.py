@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import logging
 import math
+import multiprocessing
 import os
 import shutil
 import signal
@@ -19,14 +21,16 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn._subprocess import subprocess_started
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import SIGNALS as SUPERVISOR_SIGNALS
 from uvicorn.supervisors.multiprocess import Process
 
 from awsme.http_limits import ConnectionLimits, LimitedConfig
 from awsme.ops.group_state import GroupState, shared_by_workers
 from awsme.ops.logs import configure_logging as configure_log_output
-from awsme.ops.metrics import MULTIPROCESS_DIR
+from awsme.ops.metrics import MULTIPROCESS_DIR, use_multiprocess_values
 from awsme.ops.shutdown import SIGNALS, exit_zero_after_graceful_shutdown
 from awsme.settings import SettingError, Settings
 
@@ -37,9 +41,19 @@ def configure_logging(settings: Settings) -> None:
     configure_log_output(settings.log_level, settings.log_format)
 
 
+# The module that builds each mode's app: the workers' parent imports it once
+# before it forks them, so that no worker imports it again.
+APP_MODULES = {
+    "imds": "awsme.imds",
+    "frontend": "awsme.frontend.app",
+    "backend": "awsme.backend.app",
+}
+
+
 def build_app(settings: Settings, environ: Mapping[str, str]) -> Any:
     """The ASGI app for the settings' mode; runs in each worker process."""
-    configure_logging(settings)  # a spawned worker starts with no logging set up
+    configure_logging(settings)
+    use_multiprocess_values()
     if settings.mode == "imds":
         from awsme.imds import create_imds_app, load_instance_data
 
@@ -147,6 +161,37 @@ def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Conf
     )
 
 
+class _ForkedWorker(Process):
+    """uvicorn's worker, forked rather than spawned: it starts with the modules
+    its parent imported (a spawned worker imported them all again: 2 s each on a
+    busy node) and shares their pages with its siblings until they change."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        self.config = config
+        self._server = None
+        self.parent_conn, self.child_conn = multiprocessing.Pipe()
+        self.process = _FORK.Process(  # type: ignore[assignment]
+            target=subprocess_started,
+            kwargs={
+                "config": config,
+                "target": self.target,
+                "sockets": sockets,
+                "stdin_fileno": None,
+            },
+        )
+
+    def target(self, sockets: list[socket.socket] | None = None) -> None:
+        # Not the parent's handlers, which mark the whole group as draining:
+        # uvicorn puts back the handlers it found when it stops, and raises the
+        # signal that stopped it again.
+        for sig in SUPERVISOR_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        super().target(sockets)
+
+
+_FORK = multiprocessing.get_context("fork")
+
+
 class _Workers(Multiprocess):
     """uvicorn's supervisor, with two changes.
 
@@ -177,7 +222,7 @@ class _Workers(Multiprocess):
         return [self.sockets[slot]]
 
     def _start(self, slot: int) -> Process:
-        process = Process(self.config, self._slot_sockets(slot))
+        process = _ForkedWorker(self.config, self._slot_sockets(slot))
         process.start()
         return process
 
@@ -293,6 +338,7 @@ def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     config = uvicorn_config(functools.partial(build_app, settings, environ), settings, factory=True)
     log.info("awsme %s listening on %s:%d", settings.mode, host, settings.port)
     if settings.workers > 1:
+        importlib.import_module(APP_MODULES.get(settings.mode, APP_MODULES["backend"]))
         with _multiprocess_metrics(), shared_by_workers() as group:
             _Workers(config, sockets=sockets, group=group).run()
         return 0
