@@ -156,6 +156,7 @@ def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Conf
         # ClientIP must be the address the request came from, even from a proxy.
         proxy_headers=False,
         server_header=False,
+        ws="none",  # no route takes a WebSocket: websockets stays unimported
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
         **options,
     )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import pymysql
 from sqlalchemy import Select, func, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -78,7 +78,9 @@ def classify_error(error: BaseException, *, from_url: bool = False) -> NotesUnav
         return NotesUnavailable("the database is unavailable: it did not answer in time")
     chain = _causes(error)
     orig = getattr(error, "orig", None) or error
-    if isinstance(orig, pymysql.err.MySQLError) and len(orig.args) == 2:
+    # Loaded only with a MySQL engine; with none, the error is not PyMySQL's.
+    mysql_errors = sys.modules.get("pymysql.err")
+    if mysql_errors and isinstance(orig, mysql_errors.MySQLError) and len(orig.args) == 2:
         code: object = orig.args[0]
         reason = f"MySQL error {code}: {orig.args[1]}"  # PyMySQL: (code, message)
     elif isinstance(orig, OSError) and orig.strerror:
