@@ -55,6 +55,30 @@ READY_1_S = 1.0
 READY_2_S = 1.5
 
 
+def runtime_app() -> str:
+    """`app` as the image installs it, in a venv of its own: requirements.lock and
+    awsme, without the dev tools (httpx imports rich and pygments, for its command
+    line, wherever they are installed: 15 MB and 0.3 s more per worker)."""
+    venv = OUT / "runtime"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    install = [
+        str(Path(sys.executable).parent / "uv"),
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        str(python),
+        "--system-certs",
+    ]
+    subprocess.run(
+        [*install, "--require-hashes", "-r", str(ROOT / "requirements.lock")], check=True
+    )
+    subprocess.run([*install, "--no-deps", "-e", str(ROOT)], check=True)
+    return str(venv / "bin" / "app")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -252,6 +276,8 @@ def main() -> int:
     for tool in ("wrk", "nginx", "mariadb"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing: apt-get install wrk nginx-light mariadb-client")
+    global APP
+    APP = runtime_app()
     workdir = Path(tempfile.mkdtemp(prefix="awsme-bench-"))
     static = workdir / "static"
     prepare_database()
