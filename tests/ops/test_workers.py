@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.processes import APP, free_port, wait_until_ready
@@ -140,3 +141,17 @@ def test_new_connections_spread_evenly_over_the_workers(
             connection.close()
     assert len(counts) == 2, counts
     assert all(0.4 <= count / 400 <= 0.6 for count in counts.values()), counts
+
+
+def test_workers_are_forked_after_the_imports_and_each_becomes_ready(
+    workers: tuple[subprocess.Popen[str], str],
+) -> None:
+    process, url = workers
+    parent = psutil.Process(process.pid)
+    children = [c for c in parent.children() if "resource_tracker" not in " ".join(c.cmdline())]
+    assert len(children) == 2
+    # Forked: a spawned worker runs `python -c "from multiprocessing.spawn ..."`
+    # and imports every module again before it can serve.
+    assert all(child.cmdline() == parent.cmdline() for child in children)
+    answers = {fresh_get(url + "/readyz").status_code for _ in range(20)}
+    assert answers == {200}  # ready in each worker, whichever the kernel picks
