@@ -4,10 +4,13 @@ the first SIGTERM, and the chaos switches hold whichever worker is asked."""
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +140,40 @@ def test_a_second_signal_ends_the_group_at_once(
             while psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
                 assert time.monotonic() < deadline, f"worker {pid} still runs"
                 time.sleep(0.05)
+
+
+def test_new_connections_spread_evenly_over_the_workers(
+    workers: tuple[subprocess.Popen[str], str],
+) -> None:
+    _, url = workers
+    port = int(url.rsplit(":", 1)[1])
+    counts: Counter[int] = Counter()
+    for _ in range(4):
+        # 100 connections opened at once, as a burst of load opens them: workers
+        # sharing one socket take them in uneven batches.
+        connections = [
+            http.client.HTTPConnection("127.0.0.1", port, timeout=20) for _ in range(100)
+        ]
+        for connection in connections:
+            connection.connect()
+        for connection in connections:
+            connection.request("GET", "/api/v1/instance")
+        for connection in connections:
+            counts[json.loads(connection.getresponse().read())["served_by"]["pid"]] += 1
+            connection.close()
+    assert len(counts) == 2, counts
+    assert all(0.4 <= count / 400 <= 0.6 for count in counts.values()), counts
+
+
+def test_workers_are_forked_after_the_imports_and_each_becomes_ready(
+    workers: tuple[subprocess.Popen[str], str],
+) -> None:
+    process, url = workers
+    parent = psutil.Process(process.pid)
+    children = [c for c in parent.children() if "resource_tracker" not in " ".join(c.cmdline())]
+    assert len(children) == 2
+    # Forked: a spawned worker runs `python -c "from multiprocessing.spawn ..."`
+    # and imports every module again before it can serve.
+    assert all(child.cmdline() == parent.cmdline() for child in children)
+    answers = {fresh_get(url + "/readyz").status_code for _ in range(20)}
+    assert answers == {200}  # ready in each worker, whichever the kernel picks

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from sqlalchemy import URL
 
-from awsme.notes.database import create_engine, describe
+from awsme.notes.database import create_engine, create_reader, describe
 from awsme.notes.recent import RecentNotes
 from awsme.notes.schema import HEAD_REVISION, is_newer_than_this_release
 from awsme.notes.store import SCHEMA, Note, NoteStore, NotesUnavailable, classify_error
@@ -70,8 +70,9 @@ class NotesService:
         self.url = url
         self.run_migrations = run_migrations
         self.engine = create_engine(url)
+        self.reader = create_reader(url)
         self.from_url = from_url
-        self.store = NoteStore(self.engine, timeout=timeout, from_url=from_url)
+        self.store = NoteStore(self.engine, reader=self.reader, timeout=timeout, from_url=from_url)
         self.state = DatabaseState(describe(url))
         self.store.on_outcome = self.state.report
         self.recent = RecentNotes(self.store, cache_seconds)
@@ -150,3 +151,4 @@ class NotesService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.engine.dispose()
+        await self.reader.dispose()

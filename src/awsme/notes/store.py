@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import pymysql
 from sqlalchemy import Select, func, insert, inspect, select, text, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from awsme.notes.schema import notes
@@ -78,7 +78,9 @@ def classify_error(error: BaseException, *, from_url: bool = False) -> NotesUnav
         return NotesUnavailable("the database is unavailable: it did not answer in time")
     chain = _causes(error)
     orig = getattr(error, "orig", None) or error
-    if isinstance(orig, pymysql.err.MySQLError) and len(orig.args) == 2:
+    # Loaded only with a MySQL engine; with none, the error is not PyMySQL's.
+    mysql_errors = sys.modules.get("pymysql.err")
+    if mysql_errors and isinstance(orig, mysql_errors.MySQLError) and len(orig.args) == 2:
         code: object = orig.args[0]
         reason = f"MySQL error {code}: {orig.args[1]}"  # PyMySQL: (code, message)
     elif isinstance(orig, OSError) and orig.strerror:
@@ -134,8 +136,17 @@ def newest_live(*columns: Any) -> Select[Any]:
 
 
 class NoteStore:
-    def __init__(self, engine: AsyncEngine, *, timeout: float = 3.0, from_url: bool = True) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        reader: AsyncEngine | None = None,
+        timeout: float = 3.0,
+        from_url: bool = True,
+    ) -> None:
         self.engine = engine
+        self.reader = engine if reader is None else reader  # database.create_reader
+        self._recent: dict[int, Select[Any]] = {}  # built once per limit, compiled once
         self.timeout = timeout
         self.from_url = from_url  # which flags a configuration error names
         self.on_error: Callable[[], None] = lambda: None  # the app's metrics count failures
@@ -145,13 +156,14 @@ class NoteStore:
 
     @asynccontextmanager
     async def _connection(
-        self, *, write: bool = False, report: bool = True
+        self, *, write: bool = False, report: bool = True, read_only: bool = False
     ) -> AsyncIterator[AsyncConnection]:
         """A connection that gives up after `timeout` and turns every database
         failure into NotesUnavailable; a write commits before the block returns."""
         try:
             async with asyncio.timeout(self.timeout):
-                context = self.engine.begin() if write else self.engine.connect()
+                engine = self.reader if read_only else self.engine
+                context = engine.begin() if write else engine.connect()
                 async with context as connection:
                     yield connection
         except IntegrityError:
@@ -228,9 +240,20 @@ class NoteStore:
 
     async def recent(self, limit: int) -> list[Note]:
         """The newest `limit` live notes, oldest first (the Go app's `Notes` order)."""
-        query = newest_live(notes.c.id, notes.c.note, notes.c.created_at).limit(limit)
-        async with self._connection() as connection:
-            rows = (await connection.execute(query)).all()
+        query = self._recent.get(limit)
+        if query is None:
+            query = newest_live(notes.c.id, notes.c.note, notes.c.created_at).limit(limit)
+            self._recent[limit] = query
+        async with self._connection(read_only=True) as connection:
+            try:
+                result = await connection.execute(query)
+            except DBAPIError as error:
+                if not error.connection_invalidated:
+                    raise
+                # It died in the pool (the database restarted): once more, on a new one.
+                await connection.rollback()
+                result = await connection.execute(query)
+            rows = result.all()
         return [Note(id=row.id, text=row.note or "", created_at=row.created_at) for row in rows][
             ::-1
         ]

@@ -13,7 +13,14 @@ import os
 from collections.abc import Callable
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    values,
+)
 from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -21,6 +28,14 @@ from awsme.version import VERSION
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+def use_multiprocess_values() -> None:
+    """prometheus-client picks its value class when first imported; a worker
+    forked from a parent that imported it before PROMETHEUS_MULTIPROC_DIR was set
+    picks again, so that its values go to the shared files."""
+    if os.environ.get(MULTIPROCESS_DIR) and not values.ValueClass._multiprocess:
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 class Metrics:

@@ -1,0 +1,59 @@
+"""Each role imports only what it uses: a worker's memory and its start are
+mostly the modules it imports. Checked in a fresh interpreter, as the program
+starts, since this test process has imported everything."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+BUILD = """
+import json, sys
+from awsme.cli import parse_settings
+from awsme.server import build_app, uvicorn_config
+settings, _ = parse_settings(sys.argv[1:], {})
+config = uvicorn_config(build_app(settings, {}), settings)
+config.load()
+print(json.dumps(sorted(sys.modules)))
+"""
+
+TEMPLATES_AND_CLIENT = {"jinja2", "aiohttp"}
+DRIVERS = {"aiomysql", "pymysql", "asyncpg", "aiosqlite"}
+# (httpx also imports rich and pygments, for its command line, where they are
+# installed: with the dev tools, not in the image.)
+UNUSED = {"websockets", "alembic", "mako"}
+
+
+def imported(*args: str) -> set[str]:
+    output = subprocess.run(
+        [sys.executable, "-c", BUILD, *args, "-metadata=simulated"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    ).stdout
+    return {name.split(".")[0] for name in json.loads(output)}
+
+
+@pytest.mark.parametrize(
+    ("database", "driver"),
+    [
+        ("mysql://root@127.0.0.1:3306/sample_app", {"aiomysql", "pymysql"}),
+        ("postgresql://postgres@127.0.0.1:5432/sample_app", {"asyncpg"}),
+    ],
+)
+def test_the_backend_imports_its_driver_and_no_page_templates(
+    database: str, driver: set[str]
+) -> None:
+    modules = imported("-mode=backend", f"-db-url={database}")
+    assert driver <= modules
+    assert modules & (TEMPLATES_AND_CLIENT | (DRIVERS - driver) | UNUSED) == set()
+
+
+def test_the_frontend_imports_no_database() -> None:
+    modules = imported("-mode=frontend")
+    assert {"jinja2", "aiohttp"} <= modules
+    assert modules & ({"sqlalchemy", "greenlet"} | DRIVERS | UNUSED) == set()
