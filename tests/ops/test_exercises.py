@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from awsme.backend.app import create_backend_app
-from awsme.ops.exercises import ResourceExercises, machine_memory_mb
+from awsme.ops.exercises import ResourceExercises, machine_cores, machine_memory_mb
 from awsme.ops.group_state import GroupState
 from tests.loopback import serve, wait_ready
 from tests.ops.test_chaos import backend_settings
@@ -75,7 +75,7 @@ def resident_mb() -> float:
         "/chaos/cpu?percent=abc",
         "/chaos/cpu?percent=" + "9" * 400,
         "/chaos/cpu?percent=nan",
-        "/chaos/cpu?percent=100000",  # far above any CPU this machine could give
+        f"/chaos/cpu?percent={machine_cores() * 100 + 1}",  # more than this machine has
         "/chaos/cpu?percent=10&seconds=0",
         "/chaos/cpu?percent=10&seconds=86400",
         "/chaos/memory",

@@ -81,13 +81,14 @@ class ResourceExercises:
             return wanted
 
     def start_cpu(self, percent: float | None, seconds: float | None) -> None:
-        """Burn `percent` of one core (default: the whole CPU limit) for `seconds`."""
-        most = round(self.cpu_cores() * 100, 1)
-        percent = most if percent is None else percent
+        """Burn `percent` of one core for `seconds`. By default the burn fills the
+        container's CPU limit; above it the kernel throttles (which the card shows),
+        and nothing above what the machine's cores could give is accepted."""
+        most = machine_cores() * 100
+        percent = round(self.cpu_cores() * 100, 1) if percent is None else percent
         if not 0 < percent <= most:
             raise Refused(
-                f"percent must be above 0 and at most {most:g} "
-                f"(100 per core this container may use)"
+                f"percent must be above 0 and at most {most} (100 per core of this machine)"
             )
         seconds = DEFAULT_CPU_SECONDS if seconds is None else seconds
         if not 0 < seconds <= MAX_CPU_SECONDS:
