@@ -234,6 +234,9 @@ class ResourceExercises:
 
     def describe(self) -> list[str]:
         """One line per exercise that runs, with the cgroup's live numbers."""
+        wanted = self.group.exercises()
+        if not (wanted.cpu_percent or wanted.memory_mb):
+            return []  # the common case: no cgroup files read
         state = self.state()
         lines = []
         cpu, memory = state["cpu"], state["memory"]
