@@ -241,23 +241,22 @@ class ResourceExercises:
         lines = []
         cpu, memory = state["cpu"], state["memory"]
         if cpu["percent"]:
-            limit = f"limit {cpu['limit_cores']:g} CPU" if cpu["limit_cores"] else "no CPU limit"
-            throttled = ""
-            if cpu["throttled_periods"] is not None:
-                throttled = (
-                    f", throttled {cpu['throttled_periods']} times"
-                    f" ({cpu['throttled_seconds']:.1f} s in all)"
-                )
-            lines.append(
-                f"burning {cpu['percent']:g}% of a core for {cpu['seconds_left']} s more"
-                f" ({limit}{throttled})"
-            )
+            line = f"burning {cpu['percent']:g}% of a core, {cpu['seconds_left']} s left"
+            if cpu["limit_cores"]:
+                line += f"; limit {cpu['limit_cores']:g} CPU"
+                if cpu["throttled_periods"] is not None:
+                    line += (
+                        f", throttled {cpu['throttled_periods']} times"
+                        f" ({cpu['throttled_seconds']:.1f} s in all)"
+                    )
+            else:
+                line += "; no CPU limit"
+            lines.append(line)
         if memory["mb"]:
-            usage = _mb(memory["usage_bytes"])
-            limit = _mb(memory["limit_bytes"]) if memory["limit_bytes"] else "no limit"
+            limit = f"limit {_mb(memory['limit_bytes'])}" if memory["limit_bytes"] else "no limit"
             lines.append(
-                f"holding {memory['held_mb']} of {memory['mb']} MB"
-                f" (container memory {usage} of {limit})"
+                f"holding {memory['held_mb']} of {memory['mb']} MB;"
+                f" container memory {_mb(memory['usage_bytes'])}, {limit}"
             )
         return lines
 
