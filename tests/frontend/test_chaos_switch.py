@@ -81,9 +81,9 @@ def test_bad_forms_say_why(pair: tuple[str, str], body: str, status: int) -> Non
 
 
 def test_a_backend_without_chaos_is_said(tmp_path: Path) -> None:
-    with serve(create_backend_app(backend_settings(tmp_path), {})) as backend:
-        with serve(
-            create_frontend_app(Settings(mode="frontend", backend_service=backend.url))
-        ) as f:
-            answer = httpx.post(f.url + "/chaos-switch", content="switch=cpu&on=1", headers=FORM)
-            assert answer.status_code == 409 and "-chaos" in answer.text
+    with (
+        serve(create_backend_app(backend_settings(tmp_path), {})) as backend,
+        serve(create_frontend_app(Settings(mode="frontend", backend_service=backend.url))) as f,
+    ):
+        answer = httpx.post(f.url + "/chaos-switch", content="switch=cpu&on=1", headers=FORM)
+        assert answer.status_code == 409 and "-chaos" in answer.text
