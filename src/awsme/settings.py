@@ -391,7 +391,7 @@ class Settings:
     )
     chaos: bool = setting(
         False,
-        "serve /chaos: switches that make probes fail or slow down routes, for probe exercises",
+        "serve /chaos: switches that fail probes, slow or fail routes, burn CPU and hold memory",
         parse_bool,
     )
     url: str = setting(

@@ -393,7 +393,7 @@ def test_the_fragment_is_the_pages_own_drawing(
     parts = swapped_parts(fragment.text)
     assert set(parts) == {
         "answered", "status-line", "alerts", "facts", "more-rows", "request",
-        "notes-count", "notes-body", "add-note",
+        "notes-count", "notes-body", "add-note", "chaos",
     }  # fmt: skip
     page = httpx.get(url + "/").text
     for element_id, html in parts.items():

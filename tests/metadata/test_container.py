@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from awsme.metadata.container import read_container_info
+from awsme.metadata.container import read_cgroup_usage, read_container_info
 from awsme.metadata.model import ContainerInfo
 
 DOCKER_ID = "3f4e9d5c1b2a8e7f6d5c4b3a29180716e5d4c3b2a1908f7e6d5c4b3a2918070a"
@@ -259,3 +259,45 @@ def test_garbage_is_none_not_an_exception(tmp_path: Path) -> None:
 def test_this_host_does_not_raise() -> None:
     info = read_container_info()
     assert info.cgroup_version in (None, 1, 2)
+
+
+def test_usage_on_cgroup_v1(tmp_path: Path) -> None:
+    cgroup_root, proc_self = trees(tmp_path)
+    write(proc_self, {"cgroup": docker_v1_cgroup(DOCKER_ID)})
+    write(
+        cgroup_root,
+        {
+            "memory/memory.usage_in_bytes": "104857600\n",
+            "cpu,cpuacct/cpu.stat": "nr_periods 120\nnr_throttled 40\nthrottled_time 2500000000\n",
+        },
+    )
+    assert read_cgroup_usage(cgroup_root, proc_self) == {
+        "memory_usage_bytes": 100 * 2**20,
+        "cpu_periods": 120,
+        "cpu_throttled_periods": 40,
+        "cpu_throttled_us": 2_500_000,
+    }
+
+
+def test_usage_on_cgroup_v2_in_its_own_cgroup(tmp_path: Path) -> None:
+    cgroup_root, proc_self = trees(tmp_path)
+    write(proc_self, {"cgroup": "0::/kubepods/pod1/abc\n"})
+    write(cgroup_root, {"cgroup.controllers": "cpu memory\n", "memory.current": "1\n"})
+    write(
+        cgroup_root / "kubepods/pod1/abc",
+        {
+            "memory.current": "52428800\n",
+            "cpu.stat": "usage_usec 9\nnr_periods 10\nnr_throttled 3\nthrottled_usec 1500\n",
+        },
+    )
+    assert read_cgroup_usage(cgroup_root, proc_self) == {
+        "memory_usage_bytes": 50 * 2**20,
+        "cpu_periods": 10,
+        "cpu_throttled_periods": 3,
+        "cpu_throttled_us": 1500,
+    }
+
+
+def test_usage_unreadable_is_none(tmp_path: Path) -> None:
+    cgroup_root, proc_self = trees(tmp_path)
+    assert set(read_cgroup_usage(cgroup_root, proc_self).values()) == {None}

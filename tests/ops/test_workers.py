@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -88,7 +89,7 @@ def test_chaos_switches_hold_in_every_worker(
     _, url = workers
     assert httpx.post(url + "/chaos/latency?ms=300").status_code == 200
     assert httpx.post(url + "/chaos/probes/readyz?count=4").status_code == 200
-    states = {fresh_get(url + "/chaos").text for _ in range(10)}
+    states = {switches(fresh_get(url + "/chaos").json()) for _ in range(10)}
     assert len(states) == 1  # the same from every worker
     pids: set[int] = set()
     for _ in range(40):  # until both workers have answered
@@ -103,6 +104,33 @@ def test_chaos_switches_hold_in_every_worker(
     assert answers == [503] * 4 + [200] * 6
     httpx.delete(url + "/chaos")
     assert {fresh_get(url + "/chaos").json()["latency_ms"] for _ in range(6)} == {0}
+
+
+def switches(state: dict[str, Any]) -> tuple[object, ...]:
+    """The switches of GET /chaos, without the cgroup's live numbers."""
+    return (
+        str(state["failing_probes"]),
+        state["latency_ms"],
+        state["error_percent"],
+        state["cpu"]["percent"],
+        state["memory"]["mb"],
+    )
+
+
+def test_memory_held_through_one_worker_is_let_go_through_any(
+    workers: tuple[subprocess.Popen[str], str],
+) -> None:
+    _, url = workers
+    assert httpx.post(url + "/chaos/memory?mb=16").status_code == 200
+    held = {fresh_get(url + "/chaos").json()["memory"]["mb"] for _ in range(10)}
+    assert held == {16}  # every worker sees it
+    for _ in range(10):  # from fresh connections: whichever worker answers
+        fresh_get(url + "/chaos")
+    assert httpx.delete(url + "/chaos/memory").status_code == 200
+    deadline = time.monotonic() + 5
+    while {fresh_get(url + "/chaos").json()["memory"]["mb"] for _ in range(6)} != {0}:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
 
 
 def test_a_worker_stopped_alone_leaves_the_group_ready(

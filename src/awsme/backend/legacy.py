@@ -126,6 +126,7 @@ async def get_root(request: Request) -> Response:
     chaos = getattr(request.app.state, "chaos", None)  # only with -chaos
     if chaos is not None:
         info["Chaos"] = chaos.describe()  # so that the card shows why a pod is out
+        info["ChaosSwitches"] = chaos.state()  # and draws its buttons as on or off
     body = orjson.dumps(info)
     return Response(body, media_type="application/json")
 

@@ -3,6 +3,8 @@ let tests check that what the routes send matches what the document promises."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -28,6 +30,9 @@ class LegacyInfo(BaseModel):
     )
     Chaos: list[str] | None = Field(
         default=None, description="with -chaos: the switches that are on, in words"
+    )
+    ChaosSwitches: dict[str, Any] | None = Field(
+        default=None, description="with -chaos: every switch and exercise, as GET /chaos says"
     )
     NoteItems: list[NoteItem] | None = Field(
         default=None, description="the same notes as Notes, with their ids (to delete them)"

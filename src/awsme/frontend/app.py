@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from awsme.frontend import notes, pages
+from awsme.frontend import chaos_buttons, notes, pages
 from awsme.frontend.backend_client import BackendClient
 from awsme.frontend.card import NoteView
 from awsme.frontend.openapi_doc import CARD_RESPONSES, DOCUMENTED
@@ -92,6 +92,7 @@ def create_frontend_app(
     # curl -I and HEAD monitors, as with the Go app (uvicorn sends no body for HEAD).
     app.add_api_route(prefix + "/", pages.card_page, methods=["HEAD"], include_in_schema=False)
     app.include_router(notes.router, prefix=prefix)
+    app.include_router(chaos_buttons.router, prefix=prefix)
     app.mount(prefix + "/static", StaticFiles(directory=STATIC), name="static")
     install_allow_header(app)
     install_openapi(

@@ -46,6 +46,19 @@ class ReplicaView:
 
 
 @dataclass(frozen=True, slots=True)
+class ChaosView:
+    """The backend's -chaos switches, for the buttons (present only with -chaos)."""
+
+    readyz: bool = False  # failing on purpose
+    livez: bool = False
+    latency_ms: int = 0
+    error_percent: float = 0.0
+    cpu_percent: float = 0.0
+    memory_mb: int = 0
+    memory_limit_mb: int | None = None  # the container's, for the "above the limit" button
+
+
+@dataclass(frozen=True, slots=True)
 class Card:
     ok: bool  # the backend answered with awsme JSON
     problem: str | None  # why not, when not ok (in people's words)
@@ -58,6 +71,7 @@ class Card:
     notices: list[str] = field(default_factory=list)  # spot interruption, maintenance
     replica: ReplicaView | None = None
     backend_error: str | None = None  # the backend's own Error key
+    chaos: ChaosView | None = None  # the backend runs with -chaos: its switches
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -192,6 +206,7 @@ def card_from_backend(info: dict[str, Any]) -> Card:
         + [f"Chaos on the backend: {line}" for line in _chaos(info)],
         replica=ReplicaView(key=key, version=_text(info.get("Version")), label=replica_label(key)),
         backend_error=_text(info.get("Error")),
+        chaos=_chaos_view(info.get("ChaosSwitches")),
     )
 
 
@@ -251,6 +266,27 @@ def remember_notes(
 def _chaos(info: dict[str, Any]) -> list[str]:
     lines = info.get("Chaos")
     return [str(line) for line in lines] if isinstance(lines, list) else []
+
+
+def _chaos_view(switches: Any) -> ChaosView | None:
+    if not isinstance(switches, dict):
+        return None
+    probes = _dig(switches, "failing_probes")
+    probes = probes if isinstance(probes, dict) else {}
+    limit = _dig(switches, "memory", "limit_bytes")
+    return ChaosView(
+        readyz="readyz" in probes,
+        livez="livez" in probes,
+        latency_ms=_number(switches.get("latency_ms")),
+        error_percent=_number(switches.get("error_percent")),
+        cpu_percent=_number(_dig(switches, "cpu", "percent")),
+        memory_mb=_number(_dig(switches, "memory", "mb")),
+        memory_limit_mb=limit // 2**20 if isinstance(limit, int) else None,
+    )
+
+
+def _number(value: Any) -> Any:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
 def _notices(events: dict[str, Any]) -> list[str]:

@@ -167,3 +167,42 @@ def _positive_int(value: str | None) -> int | None:
     except ValueError:
         return None
     return number if number > 0 else None
+
+
+def read_cgroup_usage(
+    cgroup_root: Path = Path("/sys/fs/cgroup"), proc_self: Path = Path("/proc/self")
+) -> dict[str, int | None]:
+    """What the container uses now, beside its limits: memory in bytes, and how often
+    and how long (µs) the CPU quota throttled it; None for what cannot be read."""
+    cgroups = _parse_cgroups(_read(proc_self / "cgroup"))
+    if os.path.exists(cgroup_root / "cgroup.controllers"):
+        own = _own_dir(cgroup_root, cgroups.get(""))
+        memory = _positive_int(_read(own / "memory.current"))
+        stat = _stat(_read(own / "cpu.stat"))
+        throttled_us = stat.get("throttled_usec")
+    else:
+        memory_dir = _own_dir(cgroup_root / "memory", cgroups.get("memory"))
+        memory = _positive_int(_read(memory_dir / "memory.usage_in_bytes"))
+        cpu_root = next(
+            (cgroup_root / n for n in ("cpu", "cpu,cpuacct") if os.path.isdir(cgroup_root / n)),
+            cgroup_root / "cpu",
+        )
+        stat = _stat(_read(_own_dir(cpu_root, cgroups.get("cpu")) / "cpu.stat"))
+        throttled_ns = stat.get("throttled_time")
+        throttled_us = None if throttled_ns is None else throttled_ns // 1000
+    return {
+        "memory_usage_bytes": memory,
+        "cpu_periods": stat.get("nr_periods"),
+        "cpu_throttled_periods": stat.get("nr_throttled"),
+        "cpu_throttled_us": throttled_us,
+    }
+
+
+def _stat(text: str | None) -> dict[str, int]:
+    """cpu.stat: "<key> <number>" per line."""
+    values: dict[str, int] = {}
+    for line in (text or "").splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().isdigit():
+            values[key] = int(value)
+    return values

@@ -7,6 +7,8 @@ levers). Without -chaos none of these routes exist.
     DELETE /chaos/probes/livez            switched back
     POST   /chaos/latency?ms=500          every app route waits 500 ms first
     POST   /chaos/errors?percent=20       20% of app requests answer 503
+    POST   /chaos/cpu?percent=50&seconds=60  burn CPU (awsme.ops.exercises)
+    POST   /chaos/memory?mb=100           hold memory until DELETE /chaos/memory
     GET    /chaos                         the current state
     DELETE /chaos                         everything back to normal
 
@@ -18,6 +20,7 @@ so that the switches stay reachable and Prometheus keeps seeing the pod. Under
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from typing import Any
 
@@ -25,6 +28,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from awsme.jsonresponse import json_response
+from awsme.ops.exercises import Refused, ResourceExercises
 from awsme.ops.group_state import PROBE_OFF, PROBE_UNTIL_SWITCHED_BACK, PROBES, GroupState, Switches
 
 EXEMPT = ("/healthz", "/livez", "/readyz", "/metrics", "/version", "/chaos", "/static/")
@@ -36,8 +40,11 @@ class Chaos:
     switch flipped through any worker holds in every worker, and a probe set to
     fail for N checks fails N times in all, whichever workers answer."""
 
-    def __init__(self, group: GroupState | None = None) -> None:
+    def __init__(
+        self, group: GroupState | None = None, exercises: ResourceExercises | None = None
+    ) -> None:
         self.group = GroupState.private() if group is None else group
+        self.exercises = ResourceExercises(self.group) if exercises is None else exercises
 
     @property
     def latency_ms(self) -> int:
@@ -91,6 +98,7 @@ class Chaos:
     def reset(self) -> None:
         with self.group.locked():
             self.group.set_switches(Switches(0, 0.0, (PROBE_OFF, PROBE_OFF, PROBE_OFF)))
+        self.exercises.stop_all()
 
     def probe_fails(self, probe: str) -> bool:
         """Whether this check of `probe` must fail; counts one failure down."""
@@ -117,12 +125,20 @@ class Chaos:
             },
             "latency_ms": switches.latency_ms,
             "error_percent": switches.error_percent,
+            **self.exercises.state(),
         }
 
     @property
     def active(self) -> bool:
         switches = self.group.switches()
-        return bool(switches.latency_ms or switches.error_percent or any(switches.probes))
+        wanted = self.group.exercises()
+        return bool(
+            switches.latency_ms
+            or switches.error_percent
+            or any(switches.probes)
+            or wanted.cpu_percent
+            or wanted.memory_mb
+        )
 
     def describe(self) -> list[str]:
         """One line per switch that is on, for the card."""
@@ -135,7 +151,7 @@ class Chaos:
             lines.append(f"every request waits {switches.latency_ms} ms on purpose")
         if switches.error_percent:
             lines.append(f"{switches.error_percent:g}% of requests fail on purpose")
-        return lines
+        return lines + self.exercises.describe()
 
 
 class ChaosMiddleware:
@@ -187,6 +203,8 @@ def _number(request: Request, name: str, low: float, high: float) -> float | Non
         value = float(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number")
     if not low <= value <= high:
         raise ValueError(f"{name} must be between {low:g} and {high:g}")
     return value
@@ -251,4 +269,43 @@ async def set_errors(request: Request) -> Response:
         return _bad("give ?percent=")
     chaos = _chaos(request)
     chaos.set_errors(percent)
+    return json_response(chaos.state())
+
+
+@router.post("/cpu", summary="Burn ?percent= of a core (default: the CPU limit) for ?seconds=")
+async def start_cpu(request: Request) -> Response:
+    chaos = _chaos(request)
+    try:
+        percent = _number(request, "percent", -math.inf, math.inf)
+        seconds = _number(request, "seconds", -math.inf, math.inf)
+        chaos.exercises.start_cpu(percent, seconds)
+    except ValueError as error:
+        return _bad(str(error))
+    return json_response(chaos.state())
+
+
+@router.delete("/cpu", summary="Stop burning CPU")
+async def stop_cpu(request: Request) -> Response:
+    chaos = _chaos(request)
+    chaos.exercises.stop_cpu()
+    return json_response(chaos.state())
+
+
+@router.post("/memory", summary="Hold ?mb= of memory until deleted (above the limit: OOM kill)")
+async def start_memory(request: Request) -> Response:
+    chaos = _chaos(request)
+    try:
+        mb = _number(request, "mb", -math.inf, math.inf)
+        if mb is None:
+            raise Refused("give ?mb=")
+        chaos.exercises.start_memory(mb)
+    except ValueError as error:
+        return _bad(str(error))
+    return json_response(chaos.state())
+
+
+@router.delete("/memory", summary="Let the held memory go")
+async def stop_memory(request: Request) -> Response:
+    chaos = _chaos(request)
+    chaos.exercises.stop_memory()
     return json_response(chaos.state())

@@ -31,6 +31,11 @@ PROBE_UNTIL_SWITCHED_BACK = -1
 _DRAINING = struct.Struct("<?")
 _SWITCHES = struct.Struct("<id3i")
 _SWITCHES_OFFSET = 4
+# Then the resource exercises (awsme.ops.exercises): CPU percent of a core, when the
+# burn ends (time.time()), the pid of the worker burning; MB asked for, MB held so
+# far, the pid of the worker holding them.
+_EXERCISES = struct.Struct("<ddiiii")
+_EXERCISES_OFFSET = 32
 SIZE = mmap.PAGESIZE
 
 
@@ -38,6 +43,15 @@ class Switches(NamedTuple):
     latency_ms: int
     error_percent: float
     probes: tuple[int, int, int]
+
+
+class Exercises(NamedTuple):
+    cpu_percent: float = 0.0
+    cpu_until: float = 0.0
+    cpu_owner: int = 0
+    memory_mb: int = 0
+    memory_held_mb: int = 0
+    memory_owner: int = 0
 
 
 class GroupState:
@@ -96,6 +110,12 @@ class GroupState:
             switches.error_percent,
             *switches.probes,
         )
+
+    def exercises(self) -> Exercises:
+        return Exercises(*_EXERCISES.unpack_from(self._memory, _EXERCISES_OFFSET))
+
+    def set_exercises(self, exercises: Exercises) -> None:
+        _EXERCISES.pack_into(self._memory, _EXERCISES_OFFSET, *exercises)
 
 
 @contextlib.contextmanager

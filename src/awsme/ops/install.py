@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from awsme.ops import chaos, metrics, probes
+from awsme.ops.exercises import ResourceExercises
 from awsme.ops.group_state import GroupState
 from awsme.ops.observe import RequestObserver
 from awsme.ops.security_headers import DATA_HEADERS, PAGE_HEADERS, SecurityHeadersMiddleware
@@ -33,7 +34,10 @@ def install_operations(
     app.state.probes = probes.Probes(checks=checks, shutdown=shutdown, readiness=readiness or {})
     app.state.metrics = metrics.Metrics(role=role)
     if settings.chaos:
-        app.state.chaos = chaos.Chaos(GroupState.attach())
+        group = GroupState.attach()
+        # Exercises stop as soon as shutdown begins (SIGTERM), not when it ends.
+        exercises = ResourceExercises(group, stopping=lambda: shutdown.begun)
+        app.state.chaos = chaos.Chaos(group, exercises)
         app.add_middleware(chaos.ChaosMiddleware, chaos=app.state.chaos, prefix=prefixes[-1])
     # Added after chaos, so outside it: it times and counts what chaos adds too.
     app.add_middleware(

@@ -5,6 +5,7 @@
 import { currentAnswer, fetchCard, showUnreachable, swapIn } from "./card.js";
 import { createChart } from "./chart.js";
 import { createDiffers } from "./differs.js";
+import { setupChaos } from "./chaos.js";
 import { setupNotes } from "./notes.js";
 import { setupPolling } from "./poll.js";
 import { setupTheme } from "./theme.js";
@@ -76,6 +77,8 @@ function startCard() {
     message: $("note-message"),
     refresh,
   });
+
+  setupChaos({ refresh });
 
   // This page load was an answer too.
   const first = currentAnswer();
