@@ -76,28 +76,26 @@ def page_context(request: Request) -> dict[str, object]:
     }
 
 
-@router.get("/")
-async def card_page(request: Request) -> Response:
+async def draw_card(request: Request, template: str) -> Response:
     card, status = await load_card(request)
     return templates.TemplateResponse(
         request,
-        "index.html",
+        template,
         {**page_context(request), "card": card, "status": status},
         status_code=status,
         headers=answer_headers(card),
     )
+
+
+@router.get("/")
+async def card_page(request: Request) -> Response:
+    return await draw_card(request, "index.html")
 
 
 @router.get("/card")
 async def card_fragment(request: Request) -> Response:
-    card, status = await load_card(request)
-    return templates.TemplateResponse(
-        request,
-        "fragment.html",
-        {**page_context(request), "card": card, "status": status},
-        status_code=status,
-        headers=answer_headers(card),
-    )
+    """The parts the poll swaps in, drawn by the same macros as the page."""
+    return await draw_card(request, "fragment.html")
 
 
 @router.get("/api/card")
