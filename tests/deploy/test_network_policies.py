@@ -31,7 +31,7 @@ class Peer:
 
 
 VISITOR = Peer(address="203.0.113.7")
-IMDS = Peer(address="169.254.169.254")
+IMDS = Peer(address="169.254.169.254")  # a value to evaluate rules on: nothing is sent
 RDS = Peer(address="10.0.12.34")
 ELSEWHERE = Peer(address="198.51.100.9")
 DNS = Peer(labels=(("k8s-app", "kube-dns"),), namespace="kube-system")
