@@ -72,9 +72,9 @@ def runtime_app() -> str:
         str(python),
         "--system-certs",
     ]
-    subprocess.run(
-        [*install, "--require-hashes", "-r", str(ROOT / "requirements.lock")], check=True
-    )
+    # sync, not install: a package dropped from the lock leaves this venv too.
+    sync = [install[0], "pip", "sync", *install[3:]]
+    subprocess.run([*sync, "--require-hashes", str(ROOT / "requirements.lock")], check=True)
     subprocess.run([*install, "--no-deps", "-e", str(ROOT)], check=True)
     return str(venv / "bin" / "app")
 
@@ -279,6 +279,9 @@ def main() -> int:
     global APP
     APP = runtime_app()
     workdir = Path(tempfile.mkdtemp(prefix="awsme-bench-"))
+    # nginx's workers run as another user when started by root: they must be able
+    # to read the files (a 0700 folder made them answer 403, and measure that).
+    workdir.chmod(0o755)
     static = workdir / "static"
     prepare_database()
     processes: list[Process] = []
@@ -321,6 +324,9 @@ def main() -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(httpx.get(url).content)
         nginx_process, nginx_url = nginx(static, workdir)
+        for target in static.iterdir():
+            if httpx.get(f"{nginx_url}/{target.name}").content != target.read_bytes():
+                raise SystemExit(f"nginx does not serve {target.name} as it is: no ceiling")
 
         requests_before = len(httpx.get(imds.url + "/_sim/requests").json())
         load_started = time.monotonic()
@@ -338,6 +344,8 @@ def main() -> int:
             if server == "backend":
                 served += int(ours["requests"])
             ceiling = wrk(f"{nginx_url}/route{index}.json", method, options.seconds, workdir)
+            if ceiling["errors"]:
+                raise SystemExit(f"nginx answered {ceiling['errors']:.0f} errors: no ceiling")
             results.append(
                 {
                     "route": name,

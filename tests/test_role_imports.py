@@ -17,6 +17,9 @@ from awsme.server import build_app, uvicorn_config
 settings, _ = parse_settings(sys.argv[1:], {})
 config = uvicorn_config(build_app(settings, {}), settings)
 config.load()
+new_loop = config.get_loop_factory()
+if new_loop:
+    new_loop().close()
 print(json.dumps(sorted(sys.modules)))
 """
 
@@ -24,7 +27,8 @@ TEMPLATES_AND_CLIENT = {"jinja2", "aiohttp"}
 DRIVERS = {"aiomysql", "pymysql", "asyncpg", "aiosqlite"}
 # (httpx also imports rich and pygments, for its command line, where they are
 # installed: with the dev tools, not in the image.)
-UNUSED = {"websockets", "alembic", "mako"}
+# uvloop: asyncio's own loop serves (awsme.server says why).
+UNUSED = {"websockets", "alembic", "mako", "uvloop"}
 
 
 def imported(*args: str) -> set[str]:
