@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from awsme.backend.app import create_backend_app
 from awsme.frontend.app import create_frontend_app
@@ -62,6 +62,33 @@ def test_a_500_carries_the_request_id_and_the_security_headers(
     assert response.headers["x-request-id"] == "bug-42"
     (record,) = [r for r in caplog.records if r.name == "awsme.errors"]
     assert record.exc_info and getattr(record, "request_id", None) in (None, "bug-42")
+
+
+async def route_with_its_own_headers() -> Response:
+    return Response(
+        "ok",
+        headers={
+            "X-Frame-Options": "SAMEORIGIN",
+            "X-Request-ID": "set-by-the-route",
+            "X-Served-By": "someone-else",
+        },
+    )
+
+
+def test_a_routes_own_security_header_stays_and_the_request_id_is_ours(tmp_path: Path) -> None:
+    app = backend_app(tmp_path)
+    app.add_api_route("/own-headers", route_with_its_own_headers)
+    with serve(app) as server:
+        response = httpx.get(server.url + "/own-headers", headers={"X-Request-ID": "req-7"})
+    assert response.status_code == 200
+    # A header the route chose is kept, once; the others are added.
+    assert response.headers.get_list("x-frame-options") == ["SAMEORIGIN"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    # The request id and the replica are the server's to say, whatever the route set.
+    assert response.headers.get_list("x-request-id") == ["req-7"]
+    (served_by,) = response.headers.get_list("x-served-by")
+    assert served_by != "someone-else"
 
 
 @pytest.mark.parametrize(

@@ -101,6 +101,21 @@ class Metrics:
         build_info.labels(version=VERSION, role=role).set(1)
         # Called before each scrape to set gauges that are cheaper to read than to track.
         self.before_scrape: list[Callable[[], None]] = []
+        # (method, route, status) -> its counter and histogram: labels() looks the
+        # children up under a lock, on every request otherwise.
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.duration.labels(method, route),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_backend_call(self, outcome: str, seconds: float) -> None:
         self.backend_calls.labels(outcome).inc()

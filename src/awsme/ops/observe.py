@@ -18,7 +18,6 @@ import time
 import uuid
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +29,8 @@ log = logging.getLogger("awsme.errors")
 
 REQUEST_ID_HEADER = b"x-request-id"
 SERVED_BY = "X-Served-By"
+SERVED_BY_HEADER = SERVED_BY.lower().encode()
+OWN_HEADERS = frozenset({REQUEST_ID_HEADER, SERVED_BY_HEADER})
 BACKEND_SERVED_BY = "X-Backend-Served-By"  # the frontend's: which backend made the answer
 # What a request id may be: enough for UUIDs, trace ids and ULIDs, and nothing
 # that could split a log line or pose as another field in it.
@@ -74,6 +75,7 @@ class RequestObserver:
         self.app = app
         self.metrics = metrics
         self.served_by = served_by
+        self.served_by_bytes = served_by.encode("latin-1")
         self.access_log_enabled = access_log_enabled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -93,11 +95,13 @@ class RequestObserver:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = rid
-                # Which replica answered, on every answer: what a load generator or
-                # `curl -I` behind a balancer counts.
-                headers[SERVED_BY] = self.served_by
+                # Ours, replacing any the app set. Which replica answered, on every
+                # answer: what a load generator or `curl -I` behind a balancer counts.
+                message["headers"] = [
+                    *(h for h in message.get("headers", ()) if h[0].lower() not in OWN_HEADERS),
+                    (REQUEST_ID_HEADER, rid.encode("latin-1")),
+                    (SERVED_BY_HEADER, self.served_by_bytes),
+                ]
             await send(message)
 
         try:
@@ -115,8 +119,7 @@ class RequestObserver:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
             method = scope["method"]
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.duration.labels(method, route).observe(elapsed)
+            self.metrics.observe_request(method, route, status, elapsed)
             if self.access_log_enabled or note:
                 self._log(scope, method, route, status, elapsed, note)
             request_id_var.reset(token)
