@@ -19,7 +19,45 @@ _UNKNOWN = InstanceMetadata(source="none", provider="")
 
 
 def instance_document(snapshot: Snapshot, replica: Replica) -> dict[str, Any]:
-    """Build the document from a snapshot; the shape is InstanceDocument's."""
+    """The document of a snapshot; the shape is InstanceDocument's. Built once per
+    change of the metadata (every 5 minutes, or when an event or an error comes),
+    not per request: only its age is new each time. Do not modify it."""
+    global _last
+    key = _Key(snapshot, replica)
+    if _last is None or not _last[0].same(key):
+        _last = (key, _build(snapshot, replica))
+    document = _last[1]
+    age = snapshot.age_seconds
+    metadata = {**document["metadata"], "age_seconds": None if age is None else round(age, 3)}
+    return {**document, "metadata": metadata}
+
+
+class _Key:
+    """What a document is made of: the same objects and values, the same document."""
+
+    __slots__ = ("objects", "values")
+
+    def __init__(self, snapshot: Snapshot, replica: Replica) -> None:
+        # The snapshot's parts are replaced, never changed, when the cache refreshes.
+        self.objects = (
+            snapshot.metadata,
+            snapshot.events,
+            snapshot.kubernetes,
+            snapshot.container,
+            replica,
+        )
+        self.values = (snapshot.source, snapshot.fetched_at, snapshot.error, snapshot.notice)
+
+    def same(self, other: _Key) -> bool:
+        return self.values == other.values and all(
+            mine is theirs for mine, theirs in zip(self.objects, other.objects, strict=True)
+        )
+
+
+_last: tuple[_Key, dict[str, Any]] | None = None
+
+
+def _build(snapshot: Snapshot, replica: Replica) -> dict[str, Any]:
     meta = snapshot.metadata or _UNKNOWN
     kube = snapshot.kubernetes
     container = snapshot.container
@@ -115,9 +153,7 @@ def instance_document(snapshot: Snapshot, replica: Replica) -> dict[str, Any]:
             "imds_version": meta.imds_version,
             "local": meta.local,
             "fetched_at": fetched_at,
-            "age_seconds": (
-                round(snapshot.age_seconds, 3) if snapshot.age_seconds is not None else None
-            ),
+            "age_seconds": None,  # per request: instance_document fills it in
             "error": snapshot.error,
             "notice": snapshot.notice,
         },
