@@ -16,7 +16,7 @@ from awsme.methods import install_allow_header
 from awsme.notes.database import database_url
 from awsme.notes.service import NotesService
 from awsme.openapi import install_openapi
-from awsme.ops.install import install_operations
+from awsme.ops.install import NO_FASTAPI_TELEMETRY, install_operations
 from awsme.ops.metrics import Metrics
 from awsme.ops.probes import first_metadata_fetch
 from awsme.ops.shutdown import Shutdown, install_graceful_shutdown
@@ -75,11 +75,15 @@ def create_backend_app(
         title="awsme backend",
         version=VERSION,
         lifespan=lifespan,
+        telemetry=NO_FASTAPI_TELEMETRY,
         # The interactive docs load their assets from a CDN; the schema is enough.
         docs_url=None,
         redoc_url=None,
     )
     app.state.backend = state
+    # The role's routes first: FastAPI tries the routers in order, on every request.
+    for router in (instance.router, legacy.router, notes_api.router):
+        app.include_router(router)
     observed = install_operations(
         app,
         settings,
@@ -92,8 +96,6 @@ def create_backend_app(
     state.cache.observe = observed.observe_metadata_fetch
     state.notes.store.on_error = observed.db_errors.inc
     observed.before_scrape.append(lambda: _update_gauges(state, observed))
-    for router in (legacy.router, instance.router, notes_api.router):
-        app.include_router(router)
     install_allow_header(app)
     install_openapi(app, note_max_length=settings.note_max_length)
     return app

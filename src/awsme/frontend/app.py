@@ -19,7 +19,7 @@ from awsme.frontend.openapi_doc import CARD_RESPONSES, DOCUMENTED
 from awsme.frontend.same_origin import SameOriginWrites
 from awsme.methods import install_allow_header
 from awsme.openapi import install_openapi
-from awsme.ops.install import install_operations
+from awsme.ops.install import NO_FASTAPI_TELEMETRY, install_operations
 from awsme.ops.shutdown import Shutdown, install_graceful_shutdown
 from awsme.replica import replica_name
 from awsme.settings import Settings
@@ -69,6 +69,7 @@ def create_frontend_app(
         title="awsme frontend",
         version=VERSION,
         lifespan=lifespan,
+        telemetry=NO_FASTAPI_TELEMETRY,
         docs_url=None,
         redoc_url=None,
         openapi_url=prefix + "/openapi.json",

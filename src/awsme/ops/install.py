@@ -5,6 +5,7 @@ chaos switches."""
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from awsme.ops import chaos, metrics, probes
 from awsme.ops.exercises import ResourceExercises
@@ -13,6 +14,16 @@ from awsme.ops.observe import RequestObserver
 from awsme.ops.security_headers import DATA_HEADERS, PAGE_HEADERS, SecurityHeadersMiddleware
 from awsme.ops.shutdown import Shutdown
 from awsme.settings import Settings
+
+# FastAPI's own OpenTelemetry hooks, off: every role counts, times and logs each
+# request itself (/metrics, the access log), and with the hooks on FastAPI asks the
+# global OpenTelemetry providers, through os.environ, on every request.
+NO_FASTAPI_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 
 
 def install_operations(
