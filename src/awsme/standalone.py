@@ -17,7 +17,7 @@ import uvicorn
 from awsme.backend.app import create_backend_app
 from awsme.frontend.app import create_frontend_app
 from awsme.ops.shutdown import EXIT_FORCED, SIGNALS, Shutdown
-from awsme.server import uvicorn_config
+from awsme.server import freeze_startup_objects, uvicorn_config
 from awsme.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def run_standalone(
             uvicorn_config(create_frontend_app(frontend_settings, shutdown, environ), settings)
         ),
     ]
+    freeze_startup_objects()
 
     async def serve_both() -> None:
         loop = asyncio.get_running_loop()
