@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Protocol
 
 from awsme.metadata.model import InstanceEvents, InstanceMetadata
+
+if TYPE_CHECKING:  # imported where a client is made: the frontend never makes one
+    import httpx
 
 # Metadata services answer in milliseconds on a healthy host; anything slower is
 # a sign of a network that will not answer at all, so keep requests short.
@@ -45,6 +46,8 @@ def make_http_client(
     trust_env is off: an HTTP(S)_PROXY meant for the internet must never carry
     metadata requests (they would leave the machine, and answer for another host).
     """
+    import httpx
+
     timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
     return httpx.AsyncClient(
         base_url=base_url,
