@@ -485,7 +485,11 @@ def test_notes_unavailable_are_never_an_empty_list(frontend_for: Any) -> None:
         url = frontend_for(backend.url)
         fresh = httpx.get(url + "/api/card").json()["notes"]
         assert fresh["problem"] is None and fresh["items"][0]["text"] == "kept"
-        assert fresh["items"][0]["created_at"] == "2026-01-02T03:04:05+00:00"
+        assert fresh["items"][0] == {
+            "id": 7,
+            "text": "kept",
+            "created_at": "2026-01-02T03:04:05+00:00",
+        }
         fake.document = {
             **document,
             "NoteItems": [],

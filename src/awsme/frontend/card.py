@@ -22,6 +22,18 @@ class NoteView:
     id: int | None  # None for a Go backend, which gives no ids (no delete button)
     text: str
     created_at: datetime | None = None  # aware, UTC; None when the backend does not say
+    # created_at as the page writes it, made here once: a call inside a template
+    # costs several times more, and the card draws every note on every refresh.
+    created_iso: str = field(init=False, default="")
+    created_exact: str = field(init=False, default="")
+    created_epoch: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        if self.created_at is not None:
+            when = self.created_at
+            object.__setattr__(self, "created_iso", when.isoformat(timespec="seconds"))
+            object.__setattr__(self, "created_exact", when.strftime("%Y-%m-%d %H:%M:%S UTC"))
+            object.__setattr__(self, "created_epoch", when.timestamp())
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +86,14 @@ class Card:
     chaos: ChaosView | None = None  # the backend runs with -chaos: its switches
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self, dict_factory=_without_drawing_fields)
+
+
+def _without_drawing_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {name: value for name, value in pairs if name not in _DRAWING_FIELDS}
+
+
+_DRAWING_FIELDS = frozenset({"created_iso", "created_exact", "created_epoch"})  # NoteView's
 
 
 # A pod of a Deployment: <deployment>-<ReplicaSet hash>-<5 characters>.
