@@ -269,6 +269,101 @@ def start_to_ready(args: list[str], ready_path: str, workdir: Path, name: str) -
     return process.ready_seconds
 
 
+# What each role cannot do without: the libraries the project chose (FastAPI on
+# uvicorn, prometheus-client, orjson, psutil; SQLAlchemy Core, a driver and httpx
+# for the backend; aiohttp and Jinja2 for the frontend), imported alone.
+FLOOR_IMPORTS = {
+    "backend": [
+        "fastapi",
+        "uvicorn",
+        "prometheus_client",
+        "orjson",
+        "psutil",
+        "sqlalchemy",
+        "aiomysql",
+        "httpx",
+    ],
+    "frontend": [
+        "fastapi",
+        "uvicorn",
+        "prometheus_client",
+        "orjson",
+        "psutil",
+        "aiohttp",
+        "jinja2",
+    ],
+}
+IMPORT_AND_MEASURE = """
+import re, sys, time
+started = time.perf_counter()
+for name in sys.argv[1:]:
+    __import__(name)
+seconds = time.perf_counter() - started
+rss = re.search(r"VmRSS:\\s+(\\d+)", open("/proc/self/status").read()).group(1)
+print(int(rss) / 1024, seconds)
+"""
+ONE_ROUTE_APP = """
+from fastapi import FastAPI, Response
+BODY = open("BODY_PATH", "rb").read()
+app = FastAPI()
+
+@app.get("/api/v1/instance")
+async def instance() -> Response:
+    return Response(BODY, media_type="application/json")
+"""
+
+
+def import_floor(python: str, modules: list[str]) -> tuple[float, float]:
+    """RSS (MB) and seconds of importing `modules` in a fresh interpreter: median of 3."""
+    runs = []
+    for _ in range(3):
+        output = subprocess.run(
+            [python, "-c", IMPORT_AND_MEASURE, *modules], capture_output=True, text=True, check=True
+        ).stdout.split()
+        runs.append((float(output[0]), float(output[1])))
+    rss = sorted(r[0] for r in runs)[1]
+    seconds = sorted(r[1] for r in runs)[1]
+    return rss, seconds
+
+
+def one_route_app(python: str, body: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A FastAPI app with one route answering `body`, on uvicorn with 2 workers and
+    the loop and parser awsme uses: what the framework alone costs per request."""
+    (workdir / "one_route.py").write_text(ONE_ROUTE_APP.replace("BODY_PATH", str(body)))
+    port = free_port()
+    popen = subprocess.Popen(
+        [
+            python,
+            "-m",
+            "uvicorn",
+            "one_route:app",
+            "--workers",
+            "2",
+            "--loop",
+            "asyncio",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=workdir,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            httpx.get(url + "/api/v1/instance", timeout=1)
+            return popen, url
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise SystemExit("the one-route app did not start")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="awsme beside nginx, in one run")
     parser.add_argument("--seconds", type=int, default=8, help="wrk duration per route")
@@ -357,10 +452,23 @@ def main() -> int:
                 }
             )
         load_seconds = time.monotonic() - load_started
+        # The floor: the same bytes from a one-route FastAPI app, beside nginx again.
+        python = str(Path(APP).parent / "python")
+        floor_process, floor_url = one_route_app(python, static / "route0.json", workdir)
+        try:
+            floor = wrk(floor_url + "/api/v1/instance", "GET", options.seconds, workdir)
+            ceiling = wrk(f"{nginx_url}/route0.json", "GET", options.seconds, workdir)
+            figures["one_route_ratio"] = floor["rps"] / ceiling["rps"]
+            figures["one_route"] = floor
+        finally:
+            floor_process.send_signal(signal.SIGTERM)
+            floor_process.wait(timeout=20)
         requests_during = len(httpx.get(imds.url + "/_sim/requests").json()) - requests_before
         figures["backend_rss"] = [rss_mb(pid) for pid in worker_pids(backend)]
         figures["frontend_rss"] = [rss_mb(pid) for pid in worker_pids(frontend)]
         figures["backend_requests"] = served
+        for role, modules in FLOOR_IMPORTS.items():
+            figures[f"{role}_floor"] = import_floor(python, modules)
     finally:
         if nginx_process:
             nginx_process.send_signal(signal.SIGQUIT)
@@ -457,6 +565,15 @@ def report(
     for what, measured, target, ok in rows:
         verdict = "-" if ok is None else ("met" if ok else "MISSED")
         print(f"{what:<{width}}{measured:<44}{target:<22}{verdict}")
+    print("\nthe floor under these targets: the chosen libraries alone, in this run")
+    for role, modules in FLOOR_IMPORTS.items():
+        rss, seconds = figures[f"{role}_floor"]
+        print(f"  {role}: importing {', '.join(modules)}: {rss:.0f} MB RSS, {seconds:.2f} s")
+    one_route = figures["one_route"]
+    print(
+        f"  a one-route FastAPI app answering /api/v1/instance's bytes (2 workers): "
+        f"ratio {figures['one_route_ratio']:.3f}, p99 {one_route['p99_ms']:.0f} ms"
+    )
     metadata_ok = metadata_requests <= metadata_allowed
     print(
         f"\nmetadata service: {metadata_requests} requests during {load_seconds:.0f} s of load "
