@@ -247,6 +247,17 @@ def rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else 0.0
 
 
+def pss_mb(pids: list[int]) -> float:
+    """What the processes cost together: their proportional set size, summed (pages
+    the workers share with their parent and each other are counted once)."""
+    total = 0
+    for pid in pids:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        match = re.search(r"^Pss:\s+(\d+) kB", text, re.M)
+        total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
 def connection_shares(process: Process, seconds: float) -> list[float]:
     """Each worker's share of the connections it holds open, sampled while wrk
     keeps CONNECTIONS open (between a quarter and three quarters of the run)."""
@@ -466,6 +477,8 @@ def main() -> int:
         requests_during = len(httpx.get(imds.url + "/_sim/requests").json()) - requests_before
         figures["backend_rss"] = [rss_mb(pid) for pid in worker_pids(backend)]
         figures["frontend_rss"] = [rss_mb(pid) for pid in worker_pids(frontend)]
+        figures["backend_pod_pss"] = pss_mb(backend.pids())
+        figures["frontend_pod_pss"] = pss_mb(frontend.pids())
         figures["backend_requests"] = served
         for role, modules in FLOOR_IMPORTS.items():
             figures[f"{role}_floor"] = import_floor(python, modules)
@@ -565,6 +578,11 @@ def report(
     for what, measured, target, ok in rows:
         verdict = "-" if ok is None else ("met" if ok else "MISSED")
         print(f"{what:<{width}}{measured:<44}{target:<22}{verdict}")
+    print(
+        "\na whole pod, 2 workers and their parent (PSS: shared pages counted once): "
+        f"backend {figures['backend_pod_pss']:.0f} MB, "
+        f"frontend {figures['frontend_pod_pss']:.0f} MB"
+    )
     print("\nthe floor under these targets: the chosen libraries alone, in this run")
     for role, modules in FLOOR_IMPORTS.items():
         rss, seconds = figures[f"{role}_floor"]
