@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -279,3 +280,35 @@ def test_the_go_table_gets_the_unique_key_index(mariadb: ThrowawayDatabase) -> N
     assert result.returncode == 0, result.stderr
     assert key_index(mariadb) == [("idempotency_key", True)]
     assert [row[0] for row in table_rows(mariadb)] == [1, 2, 3, 7]
+
+
+STARTS_AND_REPORTS_ALEMBIC = """
+import asyncio, sys
+from awsme.notes.database import database_url
+from awsme.notes.service import NotesService
+from awsme.settings import Settings
+
+async def main() -> None:
+    url = database_url(Settings(db_url=sys.argv[1]))
+    service = NotesService(url, run_migrations=True, timeout=5)
+    service.start()
+    while not service.ready:
+        await asyncio.sleep(0.05)
+    print(await service.store.schema_revision(), "alembic" in sys.modules)
+    await service.aclose()
+
+asyncio.run(main())
+"""
+
+
+def test_a_database_already_migrated_starts_without_loading_alembic(tmp_path: Path) -> None:
+    """The embedded SQLite migrates at every start (make run): Alembic loads only when
+    the database is behind."""
+    url = f"sqlite:///{tmp_path}/notes.db"
+
+    def start() -> list[str]:
+        run = [sys.executable, "-c", STARTS_AND_REPORTS_ALEMBIC, url]
+        return subprocess.run(run, capture_output=True, text=True, check=True).stdout.split()
+
+    assert start() == [head_revision(), "True"]  # a new file: migrated
+    assert start() == [head_revision(), "False"]  # at the head already: nothing to load

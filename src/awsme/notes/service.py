@@ -99,11 +99,14 @@ class NotesService:
             backoff = min(backoff * 2, MAX_BACKOFF)
 
     async def _connect_once(self) -> None:
-        if self.run_migrations:
-            from awsme.notes.migrate import migrate  # Alembic loads only to migrate
+        revision = await self._revision_or_none()
+        if self.run_migrations and revision != HEAD_REVISION:
+            # Alembic loads only when there is something to migrate: every start of
+            # the embedded SQLite (make run) used to pay for it (0.3 s or more).
+            from awsme.notes.migrate import migrate
 
             await migrate(self.url)
-        revision = await self.store.schema_revision()
+            revision = await self.store.schema_revision()
         if is_newer_than_this_release(revision):
             # A newer release migrated it (a rollback, or a rollout half done): its
             # migrations only added, so what this release reads and writes is there.
@@ -116,6 +119,16 @@ class NotesService:
             )
             raise problem
         self.state.report(None)
+
+    async def _revision_or_none(self) -> str | None:
+        """The database's revision; None where there is no schema to read yet (the
+        migrations will make it), when they are to run."""
+        try:
+            return await self.store.schema_revision()
+        except NotesUnavailable as error:
+            if self.run_migrations and error.kind == SCHEMA:
+                return None
+            raise
 
     def _not_ready(self, problem: NotesUnavailable) -> None:
         self.state.report(problem)  # logs once, not at every retry
