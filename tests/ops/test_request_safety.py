@@ -157,3 +157,13 @@ def test_a_traceback_stays_under_its_record() -> None:
     assert first.endswith("ERROR awsme: failed: a\\nb")
     assert rest and all(line.startswith("    ") for line in rest)
     assert "    ValueError: bad value" in rest
+
+
+def test_the_text_format_writes_the_time_as_logging_does() -> None:
+    """The formatter makes the date and time once a second: the same text as logging's."""
+    ours = TextFormatter()
+    logging_own = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for created in (1_790_000_000.0456, 1_790_000_000.999, 1_790_000_001.0, 1_790_003_600.5):
+        record = logging.makeLogRecord({"msg": "x", "levelname": "INFO", "name": "awsme"})
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert ours.format(record) == logging_own.format(record)
