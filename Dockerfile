@@ -21,9 +21,9 @@ RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
 # The locked packages, installed in a stage of the target platform (emulated when
 # cross-building), so that this stage's own strip reads their .so files. Their
 # wheels ship debug symbols: --strip-unneeded drops those and the static symbol
-# table, keeps the dynamic symbols that loading uses (38 MB of .so become 9.4).
-# binutils is not pinned: it comes from the base's own Debian release, and no
-# byte of it reaches the final stage.
+# table, and keeps the dynamic symbols that loading uses (on amd64, 38 MB of .so
+# become 9.4). binutils is not pinned: it comes from the base's own Debian
+# release, and no byte of it reaches the final stage.
 FROM python:${PYTHON_VERSION}-slim-bookworm AS deps
 # hadolint ignore=DL3008
 RUN apt-get update \
