@@ -50,23 +50,37 @@ def test_hadolint_has_nothing_to_say() -> None:
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
-def test_two_stages_on_one_slim_python() -> None:
-    build, final = stages()
-    assert " AS build" in build[0][1]
-    assert "slim" in build[0][1] and "slim" in final[0][1]
-    assert build[0][1].split()[-3] == final[0][1], "both stages on the same base image"
+def test_three_stages_on_one_slim_python() -> None:
+    build, deps, final = stages()
+    assert " AS build" in build[0][1] and " AS deps" in deps[0][1]
+    assert all("slim" in stage[0][1] for stage in (build, deps, final))
+    assert build[0][1].split()[-3] == deps[0][1].split()[-3] == final[0][1], "one base image"
     assert "--platform=$BUILDPLATFORM" in build[0][1], "the pure-Python wheel builds natively"
+    assert "--platform" not in deps[0][1], "strip runs on the target platform, as its .so"
+
+
+def test_locked_packages_are_hashed_stripped_and_compiled() -> None:
+    deps = stages()[1]
+    runs = " ".join(rest for keyword, rest in deps if keyword == "RUN")
+    lock = "pip install --no-cache-dir --require-hashes --root /deps -r /tmp/requirements.lock"
+    assert lock in runs
+    assert "find /deps -type f -name '*.so*' -exec strip --strip-unneeded {} +" in runs
+    # The .pyc that pip compiles stay: the user cannot write them, and every start would
+    # compile the sources again.
+    every = " ".join(rest for _, rest in instructions())
+    for dropped in ("--no-compile", ".pyc", "__pycache__"):
+        assert dropped not in every, dropped
 
 
 def test_final_stage_is_small_and_unprivileged() -> None:
     final = stages()[-1]
     runs = " ".join(rest for keyword, rest in final if keyword == "RUN")
-    for heavy in ("apt-get", "apk ", "gcc", "build-essential", "COPY . "):
+    for heavy in ("apt-get", "apk ", "gcc", "build-essential", "binutils", "COPY . "):
         assert heavy not in runs
-    assert "pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock" in runs
     assert "pip install --no-cache-dir --no-deps /dist/*.whl" in runs
     assert "from=build" in runs, "the wheel comes from the build stage"
-    assert not [rest for keyword, rest in final if keyword == "COPY"], "nothing else copied in"
+    copies = [rest for keyword, rest in final if keyword == "COPY"]
+    assert copies == ["--from=deps /deps/ /"], "the locked packages, and nothing else"
     user = [rest for keyword, rest in final if keyword == "USER"][-1]
     uid = user.split(":")[0]
     assert uid.isdigit() and int(uid) != 0, "numeric, so that runAsNonRoot can check it"
