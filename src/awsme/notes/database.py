@@ -11,8 +11,8 @@ from pathlib import Path
 
 from sqlalchemy import URL, make_url, text
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from awsme.notes.async_engine import AsyncEngine, create_async_engine
 from awsme.settings import SettingError, Settings
 
 DEFAULT_SQLITE_FILE = "awsme-notes.db"
