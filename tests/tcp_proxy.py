@@ -1,5 +1,6 @@
 """A TCP proxy on 127.0.0.1 that a test can cut and restore: a database outage
-as the backend sees it (connections dropped, new ones refused), on demand."""
+as the backend sees it (connections dropped, new ones refused), on demand; or
+slow (`delay`: the server's answers arrive that much later)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import threading
 
 
 class TcpProxy:
-    def __init__(self, target_port: int, *, down: bool = False) -> None:
+    def __init__(self, target_port: int, *, down: bool = False, delay: float = 0.0) -> None:
         self.target_port = target_port
         self.down = down
+        self.delay = delay
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -45,12 +47,16 @@ class TcpProxy:
             return
         self._writers |= {client, upstream}
         await asyncio.gather(
-            self._pipe(client_reader, upstream), self._pipe(upstream_reader, client)
+            self._pipe(client_reader, upstream), self._pipe(upstream_reader, client, self.delay)
         )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float = 0.0
+    ) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while data := await reader.read(65536):
+                if delay:
+                    await asyncio.sleep(delay)
                 writer.write(data)
                 await writer.drain()
         writer.close()

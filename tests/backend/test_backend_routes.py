@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from awsme.backend.app import create_backend_app
+from awsme.backend.legacy import notes_json
 from awsme.backend.schemas import InstanceDocument, LegacyInfo
+from awsme.notes.store import Note
 from awsme.settings import Settings
 from awsme.version import VERSION
 from tests.conftest import RunningSimulator
@@ -221,3 +225,19 @@ def test_fail_percent_answers_503(backend_factory: Any) -> None:
     response = httpx.get(url + "/")
     assert response.status_code == 503 and "fail-percent" in response.text
     assert httpx.get(url + "/healthz").status_code == 200  # probes are not affected
+
+
+def test_the_notes_json_of_get_root_is_made_once_per_list_and_is_what_inline_would_be() -> None:
+    first = [
+        Note(1, 'a "quoted" 🚀 note\n', datetime(2024, 1, 2, 3, 4, 5)),
+        Note(2, "", None),
+    ]
+    texts, items = notes_json(first)
+    assert orjson.dumps({"Notes": texts, "NoteItems": items}) == orjson.dumps(
+        {"Notes": [n.text for n in first], "NoteItems": [n.as_json() for n in first]}
+    )
+    assert notes_json(first) == (texts, items)  # the requests of one read share it
+    assert notes_json(list(first))[0] is not texts  # another read: made again
+    after = [*first, Note(3, "added", None)]
+    assert orjson.loads(orjson.dumps(notes_json(after)[0])) == ['a "quoted" 🚀 note\n', "", "added"]
+    assert orjson.loads(orjson.dumps(notes_json([])[1])) == []

@@ -64,6 +64,36 @@ def dump_request(request: Request) -> str:
     return "\r\n".join(lines) + "\r\n\r\n"
 
 
+# The notes' two keys, serialized once per list of notes: the requests that
+# shared a read (awsme.notes.recent) get the same list, and share this too. One
+# tuple, replaced whole (apps in threads of one process, in tests, share it); it
+# holds its list, so that `is` never matches another list at the same address.
+_notes_json: tuple[list[Note] | None, orjson.Fragment, orjson.Fragment] = (
+    None,
+    orjson.Fragment(b"[]"),
+    orjson.Fragment(b"[]"),
+)
+
+
+def notes_json(notes: list[Note]) -> tuple[orjson.Fragment, orjson.Fragment]:
+    """`Notes` and `NoteItems`, as JSON to place in the body as they are."""
+    global _notes_json
+    last = _notes_json
+    if notes is not last[0]:
+        last = _notes_json = (
+            notes,
+            orjson.Fragment(orjson.dumps([note.text for note in notes])),
+            orjson.Fragment(orjson.dumps([note.as_json() for note in notes])),
+        )
+    return last[1], last[2]
+
+
+def asks_no_cache(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Cache-Control: no-cache, read from the raw headers (ASGI names are lower
+    case): no Headers object, and no KeyError raised when it is absent."""
+    return any(name == b"cache-control" and b"no-cache" in value for name, value in headers)
+
+
 def legacy_info(
     snapshot: Snapshot, replica: Replica, request: Request, notes: list[Note], error: str
 ) -> dict[str, Any]:
@@ -71,6 +101,7 @@ def legacy_info(
     must not mistake an outage for an empty list."""
     meta = snapshot.metadata
     errors = [message for message in (snapshot.error, error) if message]
+    texts, items = notes_json(notes)
     return {
         "Id": (meta.instance_id if meta else None) or "",
         "Name": (meta.local_hostname if meta else None) or "",
@@ -84,10 +115,10 @@ def legacy_info(
         "LBRequest": dump_request(request),
         "ClientIP": request.client.host if request.client else "",
         "Local": bool(meta and meta.local),
-        "Notes": [note.text for note in notes],
+        "Notes": texts,
         "Error": "; ".join(errors),
         "Instance": instance_document(snapshot, replica),
-        "NoteItems": [note.as_json() for note in notes],
+        "NoteItems": items,
         "NotesError": error or None,
     }
 
@@ -117,7 +148,7 @@ async def get_root(request: Request) -> Response:
     snapshot = await state.cache.get()
     try:
         # A caller that just wrote a note asks for no cache, to see it at once.
-        fresh = "no-cache" in request.headers.get("cache-control", "")
+        fresh = asks_no_cache(request.scope["headers"])
         notes, error = await state.notes.newest(state.settings.notes_limit, fresh=fresh), ""
     except NotesUnavailable as unavailable:
         # The metadata is still worth showing: answer 200 and say what is missing.

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from sqlalchemy import URL, make_url, text
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from awsme.notes.async_engine import AsyncEngine, create_async_engine
 from awsme.settings import SettingError, Settings
 
 DEFAULT_SQLITE_FILE = "awsme-notes.db"
@@ -91,8 +91,9 @@ def describe(url: URL) -> str:
 
 # Connections each worker keeps for the notes read of GET /. Kept, not opened
 # per burst: an overflow connection is closed when it comes back, and a new one
-# costs a handshake. 2 workers x 10, a few replicas, stay under MySQL's 151.
-READ_POOL_SIZE = 10
+# costs a handshake. Requests share reads (awsme.notes.recent), a few at most
+# under way at once, each on its own connection: the pool never makes one wait.
+READ_POOL_SIZE = 4
 
 
 def create_reader(url: URL) -> AsyncEngine:

@@ -18,8 +18,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Connection, text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from awsme.notes.async_engine import AsyncConnection
 from awsme.notes.database import create_database_if_missing, create_engine
 from awsme.notes.schema import is_newer_than_this_release
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Select, func, insert, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from awsme.notes.async_engine import AsyncConnection, AsyncEngine
 from awsme.notes.schema import notes
 
 UNAVAILABLE, CONFIGURATION, SCHEMA = "unavailable", "configuration", "schema"
