@@ -40,7 +40,8 @@ OUT = ROOT / "build" / "bench"
 CONNECTIONS = 256
 THREADS = 2
 NOTES = 20
-DATABASE = "awsme_bench"
+# A database of its own per run: two runs at once must not drop each other's.
+DATABASE = f"awsme_bench_{os.getpid()}"
 MARIADB_URL = f"mysql://root@127.0.0.1:3306/{DATABASE}"
 
 # Issue 13's rows: (name, which server, method, path, target ratio to nginx, p99 target in ms)
