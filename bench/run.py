@@ -162,13 +162,20 @@ http {{
     )
     popen = subprocess.Popen(["nginx", "-c", str(config)], stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
+    wait_until_answering(url + "/", "nginx")
+    return popen, url
+
+
+def wait_until_answering(url: str, name: str, seconds: float = 30) -> None:
+    """Until `url` answers anything at all; stops the benchmark if it never does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
-            httpx.get(url + "/", timeout=1)
-            return popen, url
+            httpx.get(url, timeout=1)
+            return
         except httpx.TransportError:
             time.sleep(0.02)
-    raise SystemExit("nginx did not start")
+    raise SystemExit(f"{name} did not start")
 
 
 def wrk(url: str, method: str, seconds: int, workdir: Path) -> dict[str, float]:
@@ -367,13 +374,8 @@ def one_route_app(python: str, body: Path, workdir: Path) -> tuple[subprocess.Po
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            httpx.get(url + "/api/v1/instance", timeout=1)
-            return popen, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise SystemExit("the one-route app did not start")
+    wait_until_answering(url + "/api/v1/instance", "the one-route app")
+    return popen, url
 
 
 def main() -> int:
