@@ -38,7 +38,7 @@ INSTANCE: dict[str, Any] = {
     "networkInterfaces": [
         {
             "accessConfigs": [{"externalIp": "34.123.45.67", "type": "ONE_TO_ONE_NAT"}],
-            "dnsServers": ["169.254.169.254"],
+            "dnsServers": ["169.254.169.254"],  # data the fake serves, never contacted
             "forwardedIps": [],
             "gateway": "10.128.0.1",
             "ip": "10.128.0.2",
@@ -141,6 +141,7 @@ def server(fake: FakeGce) -> Iterator[LoopbackServer]:
 
 
 def test_base_url_honours_gce_metadata_host() -> None:
+    # Only the default is compared: every source in this file talks to a loopback fake.
     assert gce_base_url({}) == DEFAULT_BASE_URL == "http://metadata.google.internal"
     assert gce_base_url({"GCE_METADATA_HOST": "127.0.0.1:8080"}) == "http://127.0.0.1:8080"
     assert gce_base_url({"GCE_METADATA_HOST": "localhost"}) == "http://localhost"
